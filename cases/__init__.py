@@ -1,0 +1,1 @@
+"""Case construction: tensors and memory layouts the ops are tested on."""

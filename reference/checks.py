@@ -1,0 +1,74 @@
+"""Argument checks shared by the references.
+
+Every failure is a RuntimeError whose message starts with the argument's name, like a kernel's
+TORCH_CHECK: the harness compares a backend's error against the reference's by type and argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+PAD_SLOT_ID = -1
+
+
+def check(cond: bool, arg: str, msg: str) -> None:
+    if not cond:
+        raise RuntimeError(f"{arg}: {msg}")
+
+
+def check_shape(t: torch.Tensor, arg: str, shape: Sequence[int | None]) -> None:
+    """`shape` may hold None for a free dimension."""
+    ok = t.dim() == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape))
+    want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+    check(ok, arg, f"expected shape {want}, got {list(t.shape)}")
+
+
+def check_float(t: torch.Tensor | None, arg: str) -> None:
+    if t is not None:
+        check(t.is_floating_point(), arg, f"expected a floating-point tensor, got {t.dtype}")
+
+
+def check_int(t: torch.Tensor, arg: str) -> None:
+    check(not t.is_floating_point() and t.dtype != torch.bool, arg,
+          f"expected an integer tensor, got {t.dtype}")
+
+
+def slot_plan(indices: torch.Tensor | None, rows: int, n_slots: int, pad_slot_id: int,
+              arg: str) -> list[int | None]:
+    """The pool slot of each row (None for a pad row), with the contract's checks.
+
+    `indices` None means identity (row i uses slot i). A pad entry skips the row; any other index
+    outside [0, n_slots) is an error, and so is a slot shared by two rows (their order of update
+    would be undefined).
+    """
+    if indices is None:
+        check(rows <= n_slots, arg, f"absent, so rows use slots 0..{rows - 1}, but the pool has "
+                                    f"{n_slots} slots")
+        return list(range(rows))
+    check_int(indices, arg)
+    check_shape(indices, arg, [rows])
+    plan: list[int | None] = []
+    seen: dict[int, int] = {}
+    for row, s in enumerate(indices.tolist()):
+        if s == pad_slot_id:
+            plan.append(None)
+            continue
+        check(0 <= s < n_slots, arg, f"index {s} at row {row} is outside [0, {n_slots}) and is not "
+                                     f"the pad slot id {pad_slot_id}")
+        check(s not in seen, arg, f"slot {s} is used by rows {seen.get(s)} and {row}")
+        seen[s] = row
+        plan.append(s)
+    return plan
+
+
+def sequence_bounds(cu: torch.Tensor, total: int, arg: str) -> list[tuple[int, int]]:
+    """(start, length) of each sequence from cumulative offsets [N+1] that cover 0..total."""
+    check_int(cu, arg)
+    check(cu.dim() == 1 and cu.numel() >= 1, arg, f"expected shape [N+1], got {list(cu.shape)}")
+    c = cu.tolist()
+    check(c[0] == 0, arg, f"must start at 0, got {c[0]}")
+    check(all(x <= y for x, y in zip(c, c[1:])), arg, f"must be non-decreasing, got {c}")
+    check(c[-1] == total, arg, f"must end at the token count {total}, got {c[-1]}")
+    return [(s, e - s) for s, e in zip(c, c[1:])]

@@ -1,0 +1,76 @@
+"""The gated delta rule in chunked (WY) form: a second, independent implementation of §3.
+
+Used only to cross-check the token-by-token recurrence in reference/gdn.py. Each sequence is cut
+into chunks of C tokens from its own start (the last one may be partial). Inside a chunk, with the
+inclusive cumulative gate G_t = Σ_{s≤t} g_s and Γ_ij = exp(G_i − G_j) for j ≤ i (0 above the
+diagonal), the per-token updates δ_t (rows of Δ) solve one unit-lower-triangular system:
+
+    (I + strict_tril(diag(β)·K·Kᵀ ⊙ Γ)) · Δ = diag(β)·V − diag(β·e^G)·K·S₀
+
+so with that matrix written I + L,
+
+    W  = (I + L)⁻¹ · diag(β·e^G)·K          U = (I + L)⁻¹ · diag(β)·V          Δ = U − W·S₀
+    O  = (Q ⊙ e^G)·S₀ + tril(Q·Kᵀ ⊙ Γ)·Δ
+    S₁ = e^{G_last}·S₀ + (K ⊙ e^{G_last − G})ᵀ·Δ
+
+where Q already carries the 1/sqrt(K) scale and S₀, S₁ are the states at the chunk's ends.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from reference.checks import PAD_SLOT_ID
+from reference.gdn import L2NORM_EPS, check_prefill_args, prepare_prefill
+from reference.precision import ORACLE, Precision
+
+CHUNK_SIZE = 64
+
+
+def chunk_step(S, q, k, v, g, beta):
+    """One chunk of m tokens for every head at once.
+
+    S [HV, K, V]; q, k [HV, m, K]; v [HV, m, V]; g, beta [HV, m]. Returns (S₁, O [HV, m, V]).
+    """
+    m = q.shape[1]
+    G = torch.cumsum(g, dim=-1)
+    causal = torch.ones(m, m, dtype=torch.bool).tril()
+    # Mask before exp: above the diagonal G_i − G_j > 0 could overflow.
+    Gamma = torch.exp((G[:, :, None] - G[:, None, :]).masked_fill(~causal, float("-inf")))
+    L = (beta[:, :, None] * (k @ k.transpose(-1, -2)) * Gamma).tril(-1)
+    I_plus_L = L + torch.eye(m, dtype=L.dtype)
+    W = torch.linalg.solve_triangular(I_plus_L, (beta * torch.exp(G))[..., None] * k, upper=False,
+                                      unitriangular=True)
+    U = torch.linalg.solve_triangular(I_plus_L, beta[..., None] * v, upper=False,
+                                      unitriangular=True)
+    delta = U - W @ S
+    O = (q * torch.exp(G)[..., None]) @ S + ((q @ k.transpose(-1, -2)) * Gamma) @ delta
+    G_last = G[:, -1:]
+    S = torch.exp(G_last)[..., None] * S + (k * torch.exp(G_last - G)[..., None]).transpose(-1, -2) @ delta
+    return S, O
+
+
+def chunk_gated_delta_rule_chunked(query, key, value, g, beta, initial_state,
+                                   output_final_state=True, cu_seqlens=None, head_first=False,
+                                   use_qk_l2norm_in_kernel=False, initial_state_indices=None,
+                                   eps=L2NORM_EPS, *, chunk_size: int = CHUNK_SIZE,
+                                   pad_slot_id: int = PAD_SLOT_ID, precision: Precision = ORACLE):
+    """Same contract and result as reference.gdn.chunk_gated_delta_rule, computed by chunks."""
+    seqs = check_prefill_args(query, key, value, g, beta, initial_state, cu_seqlens, head_first,
+                              initial_state_indices, pad_slot_id)
+    q, k, v, g_, beta_ = prepare_prefill(query, key, value, g, beta, use_qk_l2norm_in_kernel, eps,
+                                         precision)
+    # Head-major views: [HV, T, ·].
+    q, k, v, g_, beta_ = (x.transpose(0, 1) for x in (q, k, v, g_, beta_))
+    out = torch.zeros(v.shape, dtype=precision.compute)
+    new_state = precision.copy(initial_state)
+    for start, n, slot in seqs:
+        if slot is None:
+            continue
+        S = new_state[slot]
+        for c in range(start, start + n, chunk_size):
+            t = slice(c, min(c + chunk_size, start + n))
+            S, out[:, t] = chunk_step(S, q[:, t], k[:, t], v[:, t], g_[:, t], beta_[:, t])
+        new_state[slot] = S
+    return (precision.result(out.transpose(0, 1)[None], query.dtype),
+            precision.result(new_state, initial_state.dtype))

@@ -1,0 +1,162 @@
+"""Prefill reference: the recurrence against the independent chunked form, closed forms over a
+whole sequence, varlen independence, pad and empty sequences, prefill == chained decode."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+import reference as R
+from cases.gdn import DECAYS, decode_inputs, prefill_inputs
+from cases.layouts import ssm_pool
+from reference.gdn import l2norm
+
+CHUNK_LENGTHS = [0, 1, 63, 64, 65, 130]
+HEADS = [(2, 2, 32, 48), (2, 4, 48, 32), (1, 3, 16, 64)]   # (HK, HV, K, V): K ≠ V, G = 1, 2, 3
+HEAD_IDS = ["G1-K32-V48", "G2-K48-V32", "G3-K16-V64"]
+
+
+def both_forms(args, **kw):
+    return R.chunk_gated_delta_rule(**args, **kw), R.chunk_gated_delta_rule_chunked(**args, **kw)
+
+
+def assert_agree(rec, chk, tol=1e-10):
+    """The two forms agree to `tol` relative to the magnitude of the results."""
+    for a, b in zip(rec, chk):
+        if a.numel() == 0:
+            continue
+        scale = max(a.abs().max().item(), 1.0)
+        assert (a - b).abs().max().item() <= tol * scale
+
+
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("HK,HV,K,V", HEADS, ids=HEAD_IDS)
+@pytest.mark.parametrize("length", CHUNK_LENGTHS, ids=lambda n: f"T{n}")
+def test_chunked_form_equals_recurrence(length, HK, HV, K, V, decay):
+    args = prefill_inputs([length], HK, HV, K, V, slots=[1], n_slots=2, decay=decay, seed=length)
+    rec, chk = both_forms(args)
+    assert_agree(rec, chk)
+    if length:
+        assert rec[0].abs().max() > 0.01          # the check compares something
+    assert torch.equal(rec[1][0], args["initial_state"][0].double())
+
+
+@pytest.mark.parametrize("l2norm", [True, False], ids=["l2norm", "raw"])
+@pytest.mark.parametrize("HK,HV,K,V", HEADS, ids=HEAD_IDS)
+def test_chunked_form_equals_recurrence_varlen_mix(HK, HV, K, V, l2norm):
+    lengths = [65, 0, 1, 130, 63, 64]
+    args = prefill_inputs(lengths, HK, HV, K, V, slots=[5, 2, 0, 7, -1, 3], n_slots=8,
+                          l2norm=l2norm, seed=7)
+    rec, chk = both_forms(args)
+    assert_agree(rec, chk)
+
+
+@given(lengths=st.lists(st.integers(0, 140), min_size=1, max_size=4),
+       chunk=st.sampled_from([16, 64]), seed=st.integers(0, 2**16))
+def test_chunked_form_equals_recurrence_any_lengths(lengths, chunk, seed):
+    args = prefill_inputs(lengths, 2, 4, 16, 24, seed=seed)
+    assert_agree(R.chunk_gated_delta_rule(**args),
+                 R.chunk_gated_delta_rule_chunked(**args, chunk_size=chunk))
+
+
+def test_beta_zero_is_pure_decay_over_a_sequence():
+    args = prefill_inputs([70], 2, 4, 8, 12, seed=11)
+    args["beta"] = torch.zeros_like(args["beta"])
+    out, pool = R.chunk_gated_delta_rule(**args)
+    S0 = args["initial_state"][0].double()                        # [HV, K, V]
+    G = args["g"][0].double().cumsum(0)                           # [T, HV]
+    torch.testing.assert_close(pool[0], torch.exp(G[-1])[:, None, None] * S0, rtol=1e-12, atol=0)
+    q = l2norm(args["query"][0].double())
+    q = q.repeat_interleave(2, dim=1) / math.sqrt(8)              # [T, HV, K]
+    want = torch.exp(G)[..., None] * torch.einsum("hkv,thk->thv", S0, q)
+    torch.testing.assert_close(out[0], want, rtol=1e-12, atol=1e-14)
+    assert_agree((out, pool), R.chunk_gated_delta_rule_chunked(**args))
+
+
+def test_no_decay_and_beta_zero_leaves_state_unchanged():
+    args = prefill_inputs([3, 66], 1, 2, 8, 4, decay="zero", seed=12)
+    args["beta"] = torch.zeros_like(args["beta"])
+    for _, pool in both_forms(args):
+        assert torch.equal(pool, args["initial_state"].double())
+
+
+def test_sequences_are_independent_and_pad_sequences_untouched():
+    lengths, slots = [5, 64, 0, 9], [3, -1, 1, 0]
+    args = prefill_inputs(lengths, 2, 4, 16, 8, slots=slots, n_slots=5, seed=13)
+    out, pool = R.chunk_gated_delta_rule(**args)
+    cu = args["cu_seqlens"].tolist()
+    # pad sequence (tokens 5..68): outputs zeros; its (absent) state is neither read nor written
+    assert out[0, cu[1]:cu[2]].abs().sum() == 0
+    # slot 1 has an empty sequence: unchanged, not even decayed; slot 2 and 4 are not indexed
+    for s in (1, 2, 4):
+        assert torch.equal(pool[s], args["initial_state"][s].double())
+    # each live sequence alone gives exactly the same result as in the mix
+    for i in (0, 3):
+        alone = dict(args, cu_seqlens=torch.tensor([0, lengths[i]], dtype=torch.int32),
+                     initial_state_indices=torch.tensor([slots[i]], dtype=torch.int32),
+                     **{n: args[n][:, cu[i]:cu[i + 1]] for n in ("query", "key", "value", "g", "beta")})
+        o, p = R.chunk_gated_delta_rule(**alone)
+        torch.testing.assert_close(o[0], out[0, cu[i]:cu[i + 1]], rtol=1e-14, atol=1e-15)
+        torch.testing.assert_close(p[slots[i]], pool[slots[i]], rtol=1e-14, atol=1e-15)
+
+
+def test_prefill_equals_chained_decode():
+    """L decode steps on one row are the prefill of those L tokens."""
+    L, HK, HV, K, V = 9, 2, 4, 8, 16
+    steps = [decode_inputs(1, HK, HV, K, V, slots=[2], n_slots=3, seed=100 + t) for t in range(L)]
+    pool = steps[0]["state"]
+    outs = []
+    for step in steps:
+        o, pool = R.fused_sigmoid_gating_delta_rule_update(**dict(step, state=pool))
+        outs.append(o[0, 0])
+    gb = [R.fused_gdn_gating(s["A_log"], s["a"], s["b"], s["dt_bias"]) for s in steps]
+    cat = lambda name: torch.cat([s[name] for s in steps], dim=1)
+    out, pool2 = R.chunk_gated_delta_rule(
+        cat("q"), cat("k"), cat("v"), torch.cat([g for g, _ in gb], 1),
+        torch.cat([b for _, b in gb], 1), steps[0]["state"],
+        cu_seqlens=torch.tensor([0, L], dtype=torch.int32), use_qk_l2norm_in_kernel=True,
+        initial_state_indices=torch.tensor([2], dtype=torch.int32))
+    torch.testing.assert_close(out[0], torch.stack(outs), rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(pool2, pool, rtol=1e-13, atol=1e-14)
+
+
+def test_strided_pool_gives_the_same_result():
+    args = prefill_inputs([20, 70], 2, 4, 8, 16, slots=[1, 0], seed=14)
+    strided = dict(args, initial_state=ssm_pool(args["initial_state"], slot_gap=100))
+    for f in (R.chunk_gated_delta_rule, R.chunk_gated_delta_rule_chunked):
+        for want, got in zip(f(**args), f(**strided)):
+            assert torch.equal(want, got)
+
+
+def test_working_precision_is_close_but_not_exact():
+    args = prefill_inputs([100], 2, 4, 32, 32, dtype=torch.bfloat16, seed=15)
+    out, pool = R.chunk_gated_delta_rule(**args, precision=R.FP32)
+    out64, pool64 = R.chunk_gated_delta_rule(**args)
+    assert out.dtype == torch.bfloat16 and pool.dtype == torch.float32
+    rel = lambda x, y: ((x.double() - y).norm() / y.norm()).item()
+    assert 2**-12 < rel(out, out64) < 2**-8          # dominated by the bf16 rounding of out
+    assert 0 < rel(pool, pool64) < 1e-5               # an fp32 state: fp32 roundoff only
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(head_first=True), r"^head_first"),
+    (dict(cu_seqlens=None), r"^cu_seqlens: is required"),
+    (dict(cu_seqlens=torch.tensor([0, 3, 5], dtype=torch.int32)), r"^cu_seqlens: must end at the token count 6"),
+    (dict(cu_seqlens=torch.tensor([1, 3, 6], dtype=torch.int32)), r"^cu_seqlens: must start at 0"),
+    (dict(cu_seqlens=torch.tensor([0, 4, 3, 6], dtype=torch.int32)), r"^cu_seqlens: must be non-decreasing"),
+    (dict(initial_state_indices=None), r"^initial_state_indices: is required"),
+    (dict(initial_state_indices=torch.tensor([0, 2], dtype=torch.int32)), r"^initial_state_indices: index 2"),
+    (dict(initial_state_indices=torch.tensor([0], dtype=torch.int32)), r"^initial_state_indices: expected shape \[2\]"),
+    (dict(g=torch.zeros(1, 6, 3)), r"^g: expected shape \[1, 6, 2\]"),
+    (dict(beta=torch.zeros(1, 5, 2)), r"^beta: expected shape \[1, 6, 2\]"),
+    (dict(initial_state=torch.zeros(2, 2, 4, 8)), r"^initial_state: expected shape \[\*, 2, 8, 4\]"),
+    (dict(query=torch.zeros(2, 3, 1, 8), key=torch.zeros(2, 3, 1, 8), value=torch.zeros(2, 3, 2, 4)),
+     r"^query: expected shape \[1, T, HK, K\]"),
+])
+def test_errors_name_the_argument(change, match):
+    args = prefill_inputs([2, 4], 1, 2, 8, 4, n_slots=2)
+    args.update(change)
+    for f in (R.chunk_gated_delta_rule, R.chunk_gated_delta_rule_chunked):
+        with pytest.raises(RuntimeError, match=match):
+            f(**args)

@@ -160,3 +160,12 @@ def test_errors_name_the_argument(change, match):
     for f in (R.chunk_gated_delta_rule, R.chunk_gated_delta_rule_chunked):
         with pytest.raises(RuntimeError, match=match):
             f(**args)
+
+
+def test_gqa_v_head_reads_k_head_h_div_G():
+    """G = 2: v heads 0, 1 read q/k head 0 and v heads 2, 3 read head 1 — the same as a G = 1
+    call whose q/k heads are laid out (0, 0, 1, 1) by hand."""
+    args = prefill_inputs([5, 70], 2, 4, 8, 16, seed=16)
+    by_hand = dict(args, **{n: args[n][:, :, [0, 0, 1, 1]] for n in ("query", "key")})
+    for want, got in zip(R.chunk_gated_delta_rule(**by_hand), R.chunk_gated_delta_rule(**args)):
+        assert torch.equal(want, got)

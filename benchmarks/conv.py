@@ -1,0 +1,96 @@
+"""Causal-conv1d kernels at Qwen3-Next shapes (D=8192, W=4, bf16, packed weights, SD states):
+ours against the same math in plain PyTorch (bf16) and against vLLM's CPU kernels when installed.
+Prefill is also compared with its memory roofline: bytes of x read plus out written, at the
+machine's measured copy bandwidth.
+
+    python -m benchmarks.conv
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import kernels
+from benchmarks.common import VLLM_INSTALL, copy_bandwidth, timeit, vllm_ops, write_report
+from cases.conv import conv_states, conv_weights, varlen_x
+
+D, W = 8192, 4
+DTYPE = torch.bfloat16
+i32 = dict(dtype=torch.int32)
+
+
+def torch_fwd(x, w, bias, states, qsl, idx, init):
+    """Plain PyTorch, same precision: per sequence F.conv1d over [history, x_seq], then SiLU."""
+    out = torch.empty_like(x)
+    cu = qsl.tolist()
+    for i, slot in enumerate(idx.tolist()):
+        hist = states[slot, :, :W - 1] if bool(init[i]) else x.new_zeros(D, W - 1)
+        xp = torch.cat([hist, x[:, cu[i]:cu[i + 1]]], -1)
+        out[:, cu[i]:cu[i + 1]] = F.silu(F.conv1d(xp[None], w[:, None], bias, groups=D)[0])
+        states[slot, :, :W - 1] = xp[:, -(W - 1):]
+    return out
+
+
+def torch_update(x, states, w, bias, idx):
+    xp = torch.cat([states[idx, :, :W - 1], x[..., None]], -1)   # [B, D, W]
+    y = F.silu((xp * w).sum(-1) + bias)
+    states[idx, :, :W - 1] = xp[..., 1:]
+    return y
+
+
+def main() -> None:
+    ours = kernels.load()
+    vllm = vllm_ops()
+    if vllm is None:
+        print(f"vLLM CPU build not installed: skipping its column ({VLLM_INSTALL})")
+    bw = copy_bandwidth()
+    print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
+    w, bias = conv_weights(D, W, dtype=DTYPE)
+    packed = ours.causal_conv1d_weight_pack(w)
+    rows = []
+
+    for tokens in (512, 4096):
+        for n_seq in (1, 4):
+            x, qsl = varlen_x([tokens // n_seq] * n_seq, D, dtype=DTYPE)
+            idx = torch.arange(n_seq, **i32)
+            init = torch.ones(n_seq, dtype=torch.bool)
+            states = conv_states(n_seq, D, W - 1, layout="SD", dtype=DTYPE)
+            t = {
+                "ours": timeit(lambda: ours.causal_conv1d_fwd(x, packed, bias, states, qsl, idx, init,
+                                                           True, -1, True)),
+                "torch": timeit(lambda: torch_fwd(x, w, bias, states, qsl, idx, init)),
+            }
+            if vllm is not None:
+                t["vllm"] = timeit(lambda: vllm.causal_conv1d_fwd_cpu(x, packed, bias, states, qsl, idx,
+                                                                   init, True, -1, True))
+            roofline = 2 * x.numel() * x.element_size() / bw
+            rows.append(dict(op="causal_conv1d_fwd", shape=f"T{tokens}-N{n_seq}-D{D}",
+                             ours_us=t["ours"] * 1e6, torch_us=t["torch"] * 1e6,
+                             vllm_us=t.get("vllm", float("nan")) * 1e6,
+                             torch_over_ours=t["torch"] / t["ours"],
+                             vllm_over_ours=t.get("vllm", float("nan")) / t["ours"],
+                             roofline_us=roofline * 1e6, ours_over_roofline=t["ours"] / roofline,
+                             ours_tokens_per_s=tokens / t["ours"]))
+
+    for B in (1, 8, 64):
+        x = torch.randn(B, D).to(DTYPE)
+        idx = torch.arange(B, **i32)
+        states = conv_states(B, D, W - 1, layout="SD", dtype=DTYPE)
+        t = {
+            "ours": timeit(lambda: ours.causal_conv1d_update(x, states, packed, bias, True, None, idx,
+                                                          -1, True)),
+            "torch": timeit(lambda: torch_update(x, states, w, bias, idx)),
+        }
+        if vllm is not None:
+            t["vllm"] = timeit(lambda: vllm.causal_conv1d_update_cpu(x, states, packed, bias, True, None,
+                                                                  idx, -1, True))
+        rows.append(dict(op="causal_conv1d_update", shape=f"B{B}-D{D}", ours_us=t["ours"] * 1e6,
+                         torch_us=t["torch"] * 1e6, vllm_us=t.get("vllm", float("nan")) * 1e6,
+                         torch_over_ours=t["torch"] / t["ours"],
+                         vllm_over_ours=t.get("vllm", float("nan")) / t["ours"]))
+    write_report(rows, "conv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+// Shared helpers of the kernels: argument checks whose messages start with the argument's name
+// (as the references' do), slot-index validation, and fp32 vector loads/stores of any activation
+// dtype with a counted tail, so no channel is ever dropped.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+namespace gdn_kernels {
+
+using at::Tensor;
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t kVec = Vec::size();
+
+// TORCH_CHECK with the argument's name first: "conv_states: expected ...".
+#define CHECK_ARG(cond, arg, ...) TORCH_CHECK((cond), arg, ": ", __VA_ARGS__)
+
+inline void check_cpu(const Tensor& t, const char* arg) {
+  CHECK_ARG(t.device().is_cpu(), arg, "expected a CPU tensor, got ", t.device());
+}
+
+inline void check_dtype(const Tensor& t, at::ScalarType want, const char* arg) {
+  CHECK_ARG(t.scalar_type() == want, arg, "expected dtype ", want, ", got ", t.scalar_type());
+}
+
+inline void check_activation_dtype(const Tensor& t, const char* arg) {
+  auto s = t.scalar_type();
+  CHECK_ARG(s == at::kBFloat16 || s == at::kHalf || s == at::kFloat, arg,
+            "expected bfloat16, float16 or float32, got ", s);
+}
+
+inline void check_shape(const Tensor& t, at::IntArrayRef want, const char* arg) {
+  CHECK_ARG(t.sizes() == want, arg, "expected shape ", want, ", got ", t.sizes());
+}
+
+// Slot of each row, -1 for a pad row. `indices` absent means identity. Every other index must be
+// in [0, n_slots) and used by one row only: rows run in parallel, so a shared slot would race.
+inline std::vector<int64_t> slot_plan(const std::optional<Tensor>& indices, int64_t rows,
+                                      int64_t n_slots, int64_t pad_slot_id, const char* arg) {
+  std::vector<int64_t> plan(rows);
+  if (!indices.has_value()) {
+    CHECK_ARG(rows <= n_slots, arg, "absent, so rows use slots 0..", rows - 1,
+              ", but the pool has ", n_slots, " slots");
+    for (int64_t r = 0; r < rows; ++r) plan[r] = r;
+    return plan;
+  }
+  const Tensor& idx = *indices;
+  check_cpu(idx, arg);
+  check_dtype(idx, at::kInt, arg);
+  check_shape(idx, {rows}, arg);
+  auto acc = idx.accessor<int32_t, 1>();
+  std::vector<std::pair<int64_t, int64_t>> used;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t s = acc[r];
+    if (s == pad_slot_id) {
+      plan[r] = -1;
+      continue;
+    }
+    CHECK_ARG(s >= 0 && s < n_slots, arg, "index ", s, " at row ", r, " is outside [0, ", n_slots,
+              ") and is not the pad slot id ", pad_slot_id);
+    plan[r] = s;
+    used.emplace_back(s, r);
+  }
+  std::sort(used.begin(), used.end());
+  for (size_t i = 1; i < used.size(); ++i)
+    CHECK_ARG(used[i].first != used[i - 1].first, arg, "slot ", used[i].first,
+              " is used by rows ", used[i - 1].second, " and ", used[i].second);
+  return plan;
+}
+
+// [N+1] int32 offsets starting at 0, non-decreasing, ending at `total`.
+inline std::vector<int64_t> offsets(const Tensor& cu, int64_t total, const char* arg) {
+  check_cpu(cu, arg);
+  check_dtype(cu, at::kInt, arg);
+  CHECK_ARG(cu.dim() == 1 && cu.numel() >= 1, arg, "expected shape [N+1], got ", cu.sizes());
+  auto acc = cu.accessor<int32_t, 1>();
+  std::vector<int64_t> c(cu.numel());
+  for (int64_t i = 0; i < cu.numel(); ++i) c[i] = acc[i];
+  CHECK_ARG(c[0] == 0, arg, "must start at 0, got ", c[0]);
+  for (size_t i = 1; i < c.size(); ++i)
+    CHECK_ARG(c[i - 1] <= c[i], arg, "must be non-decreasing, got ", c[i - 1], " then ", c[i]);
+  CHECK_ARG(c.back() == total, arg, "must end at the token count ", total, ", got ", c.back());
+  return c;
+}
+
+// --- fp32 vector I/O for float, BFloat16 and Half; n < kVec loads/stores only n lanes ---------
+
+template <typename T>
+inline Vec load_f(const T* p, int64_t n = kVec) {
+  if constexpr (std::is_same_v<T, float>) {
+    return n == kVec ? Vec::loadu(p) : Vec::loadu(p, n);
+  } else {
+    if (n == kVec) {
+      Vec v;
+      at::vec::load_to_float<T>(p, v);
+      return v;
+    }
+    alignas(64) float tmp[kVec] = {};
+    for (int64_t i = 0; i < n; ++i) tmp[i] = static_cast<float>(p[i]);
+    return Vec::loadu(tmp);
+  }
+}
+
+template <typename T>
+inline void store_f(T* p, const Vec& v, int64_t n = kVec) {
+  if constexpr (std::is_same_v<T, float>) {
+    v.store(p, n);
+  } else {
+    if (n == kVec) {
+      at::vec::convert_from_float<T>(v, v).store(p, kVec);  // round to nearest even
+      return;
+    }
+    alignas(64) float tmp[kVec];
+    v.store(tmp);
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(tmp[i]);
+  }
+}
+
+// 2·kVec elements (one cache line of bf16) as two fp32 vectors; n < 2·kVec reads only n.
+template <typename T>
+inline void load2_f(const T* p, int64_t n, Vec& lo, Vec& hi) {
+  if constexpr (!std::is_same_v<T, float>) {
+    if (n == 2 * kVec) {
+      std::tie(lo, hi) = at::vec::convert_to_float<T>(at::vec::Vectorized<T>::loadu(p));
+      return;
+    }
+  }
+  lo = load_f(p, std::min(n, kVec));
+  hi = n > kVec ? load_f(p + kVec, n - kVec) : Vec(0.f);
+}
+
+// Two fp32 vectors rounded (to nearest even) into one vector of T. With AVX512-BF16 this is one
+// instruction instead of ATen's emulated rounding.
+template <typename T>
+inline at::vec::Vectorized<T> round_pair(const Vec& lo, const Vec& hi) {
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<T, at::BFloat16>)
+    return at::vec::Vectorized<T>((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+#endif
+  return at::vec::convert_from_float<T>(lo, hi);
+}
+
+template <typename T>
+inline void store2_f(T* p, const Vec& lo, const Vec& hi, int64_t n) {
+  if constexpr (!std::is_same_v<T, float>) {
+    if (n == 2 * kVec) {
+      round_pair<T>(lo, hi).store(p);
+      return;
+    }
+  }
+  store_f(p, lo, std::min(n, kVec));
+  if (n > kVec) store_f(p + kVec, hi, n - kVec);
+}
+
+// n contiguous raw elements, inline (a libc memcpy call per cache line costs more than the copy).
+template <typename T>
+inline void copy_n(T* dst, const T* src, int64_t n) {
+  using V = at::vec::Vectorized<T>;
+  for (int64_t i = 0; i < n; i += V::size()) {
+    const int64_t k = std::min<int64_t>(V::size(), n - i);
+    (k == V::size() ? V::loadu(src + i) : V::loadu(src + i, k)).store(dst + i, k);
+  }
+}
+
+// n raw elements dst[i·stride] = src[i·stride]: an exact move, no conversion.
+template <typename T>
+inline void copy_strided(T* dst, const T* src, int64_t stride, int64_t n) {
+  if (stride == 1) return copy_n(dst, src, n);
+  for (int64_t i = 0; i < n; ++i) dst[i * stride] = src[i * stride];
+}
+
+// n raw elements dst[i·stride] = src[i] from a contiguous source.
+template <typename T>
+inline void copy_to_strided(T* dst, int64_t stride, const T* src, int64_t n) {
+  if (stride == 1) return copy_n(dst, src, n);
+  for (int64_t i = 0; i < n; ++i) dst[i * stride] = src[i];
+}
+
+// Elements p[0], p[stride], ... : a vector load when stride is 1, a gather otherwise.
+template <typename T>
+inline Vec load_strided_f(const T* p, int64_t stride, int64_t n = kVec) {
+  if (stride == 1) return load_f(p, n);
+  alignas(64) float tmp[kVec] = {};
+  for (int64_t i = 0; i < n; ++i) tmp[i] = static_cast<float>(p[i * stride]);
+  return Vec::loadu(tmp);
+}
+
+template <typename T>
+inline void load2_strided_f(const T* p, int64_t stride, int64_t n, Vec& lo, Vec& hi) {
+  if (stride == 1) return load2_f(p, n, lo, hi);
+  lo = load_strided_f(p, stride, std::min(n, kVec));
+  hi = n > kVec ? load_strided_f(p + kVec * stride, stride, n - kVec) : Vec(0.f);
+}
+
+template <typename T>
+inline void store_strided_f(T* p, int64_t stride, const Vec& v, int64_t n = kVec) {
+  if (stride == 1) return store_f(p, v, n);
+  alignas(64) float tmp[kVec];
+  v.store(tmp);
+  for (int64_t i = 0; i < n; ++i) p[i * stride] = static_cast<T>(tmp[i]);
+}
+
+// x / d for a result that will be rounded to bf16/fp16: on AVX-512 a reciprocal estimate refined
+// by one Newton step (relative error ~2^-23, far below their unit roundoff) instead of a division.
+inline Vec div_for_rounding(const Vec& x, const Vec& d) {
+#if defined(CPU_CAPABILITY_AVX512)
+  const __m512 r0 = _mm512_rcp14_ps(d);
+  const __m512 r1 = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
+  return Vec(_mm512_mul_ps(x, r1));
+#else
+  return x / d;
+#endif
+}
+
+// Runs the lambda with scalar_t = float, at::BFloat16 or at::Half (the activation dtypes).
+#define DISPATCH_ACTIVATION(dtype, NAME, ...)                                        \
+  [&] {                                                                              \
+    switch (dtype) {                                                                 \
+      case at::kFloat: { using scalar_t = float; return __VA_ARGS__(); }            \
+      case at::kBFloat16: { using scalar_t = at::BFloat16; return __VA_ARGS__(); }  \
+      case at::kHalf: { using scalar_t = at::Half; return __VA_ARGS__(); }          \
+      default: TORCH_CHECK(false, NAME, ": unsupported dtype ", dtype);             \
+    }                                                                                \
+  }()
+
+}  // namespace gdn_kernels

@@ -1,0 +1,521 @@
+// Causal conv1d kernels (SPEC §4–6): weight pack, prefill (fwd) and decode (update).
+//
+// fp32 arithmetic vectorised over channels with at::vec. Taps are read from the caller's weight
+// (plain [D, W] or VNNI-packed) and converted per channel vector, so a call does no O(D·W)
+// preparation. Activations are read token-major (channels contiguous). The conv state is read and
+// written only through its strides, so SD, DS and any slot stride work and the caller's tensor
+// metadata is never touched.
+#include "common.h"
+
+namespace gdn_kernels {
+namespace {
+
+constexpr int64_t kMaxWidth = 16;
+constexpr int64_t kVnniBlock = 32;
+constexpr int64_t kPackedWidth = 4;
+constexpr int64_t kChannelBlock = 1024;  // channels per work item: 2 KiB of bf16 per token row
+constexpr int64_t kTokenTile = 64;       // tokens per prefill work item
+constexpr int64_t kDecodeBlock = 1024;   // channels per decode work item (all rows)
+constexpr int64_t kMinParallelWork = 4096;  // channel-tokens below which a call runs inline
+constexpr int64_t kPrefetch = 8;         // tokens ahead to prefetch in a prefill column
+
+// The conv state pool: element (slot, channel, column) at base[slot*s0 + c*s1 + j*s2].
+template <typename T>
+struct Pool {
+  T* base;
+  int64_t n, state_len, s0, s1, s2;
+  T* at(int64_t slot, int64_t c, int64_t j) const { return base + slot * s0 + c * s1 + j * s2; }
+};
+
+// VNNI-2 position of w[c, j]: blocks of 32 channels, pairs of taps innermost.
+inline int64_t vnni_index(int64_t c, int64_t j) {
+  return (((c / kVnniBlock) * (kPackedWidth / 2) + j / 2) * kVnniBlock + c % kVnniBlock) * 2 +
+         j % 2;
+}
+
+// The taps and bias in the caller's layout, converted to fp32 one channel vector at a time.
+template <typename T>
+struct Weights {
+  const T* w;
+  int64_t D, W, s0, s1;
+  bool packed;
+  const T* bias;  // contiguous [D], or null
+
+  // taps[j] = w[c .. c+m, j] for every j < W.
+  void load(int64_t c, int64_t m, Vec* taps) const {
+    if (m == kVec && packed) {  // 2·kVec elements: (w[c, 2k], w[c, 2k+1]) pairs
+      for (int64_t k2 = 0; k2 < W / 2; ++k2) {
+        const T* p = w + vnni_index(c, 2 * k2);
+        std::tie(taps[2 * k2], taps[2 * k2 + 1]) =
+            at::vec::deinterleave2(load_f(p), load_f(p + kVec));
+      }
+    } else if (m == kVec && W == 4 && s1 == 1 && s0 == 4) {  // plain row-major [D, 4]
+      const T* p = w + c * 4;
+      auto [e0, o0] = at::vec::deinterleave2(load_f(p), load_f(p + kVec));
+      auto [e1, o1] = at::vec::deinterleave2(load_f(p + 2 * kVec), load_f(p + 3 * kVec));
+      std::tie(taps[0], taps[2]) = at::vec::deinterleave2(e0, e1);
+      std::tie(taps[1], taps[3]) = at::vec::deinterleave2(o0, o1);
+    } else {  // any width, strides or a channel tail: gather
+      for (int64_t j = 0; j < W; ++j) {
+        alignas(64) float tmp[kVec] = {};
+        for (int64_t i = 0; i < m; ++i)
+          tmp[i] = static_cast<float>(packed ? w[vnni_index(c + i, j)] : w[(c + i) * s0 + j * s1]);
+        taps[j] = Vec::loadu(tmp);
+      }
+    }
+  }
+
+  Vec load_bias(int64_t c, int64_t m) const { return bias ? load_f(bias + c, m) : Vec(0.f); }
+};
+
+void check_weight(const Tensor& weight, const char* arg) {
+  check_cpu(weight, arg);
+  check_activation_dtype(weight, arg);
+  CHECK_ARG(weight.dim() == 2, arg, "expected a 2-D [D, W] weight, got shape ", weight.sizes());
+}
+
+void check_packable(const Tensor& weight, const char* arg) {
+  CHECK_ARG(weight.size(1) == kPackedWidth, arg, "VNNI packing needs width ", kPackedWidth,
+            ", got ", weight.size(1));
+  CHECK_ARG(weight.size(0) % kVnniBlock == 0, arg, "VNNI packing needs D % ", kVnniBlock,
+            " == 0, got D=", weight.size(0));
+}
+
+// Checks weight and bias against x; returns the bias made contiguous (undefined when absent).
+Tensor check_weights(const Tensor& weight, const std::optional<Tensor>& bias, int64_t D,
+                     at::ScalarType dtype, bool is_weight_packed) {
+  check_weight(weight, "weight");
+  CHECK_ARG(weight.scalar_type() == dtype, "weight", "expected x's dtype ", dtype, ", got ",
+            weight.scalar_type());
+  CHECK_ARG(weight.size(0) == D, "weight", "expected ", D, " channels, got ", weight.size(0));
+  const int64_t W = weight.size(1);
+  CHECK_ARG(W >= 2 && W <= kMaxWidth, "weight", "width must be in [2, ", kMaxWidth, "], got ", W);
+  if (is_weight_packed) {
+    check_packable(weight, "weight");
+    CHECK_ARG(weight.is_contiguous(), "weight", "a packed weight must be contiguous");
+  }
+  if (!bias.has_value()) return Tensor();
+  check_cpu(*bias, "bias");
+  CHECK_ARG(bias->scalar_type() == dtype, "bias", "expected x's dtype ", dtype, ", got ",
+            bias->scalar_type());
+  check_shape(*bias, {D}, "bias");
+  return bias->contiguous();
+}
+
+template <typename T>
+Weights<T> make_weights(const Tensor& weight, const Tensor& bias, bool packed) {
+  return Weights<T>{weight.data_ptr<T>(), weight.size(0), weight.size(1), weight.stride(0),
+                    weight.stride(1), packed, bias.defined() ? bias.data_ptr<T>() : nullptr};
+}
+
+template <typename T>
+Pool<T> make_pool(const Tensor& s, int64_t D, int64_t W, at::ScalarType dtype) {
+  check_cpu(s, "conv_states");
+  CHECK_ARG(s.scalar_type() == dtype, "conv_states", "expected x's dtype ", dtype, ", got ",
+            s.scalar_type());
+  CHECK_ARG(s.dim() == 3 && s.size(1) == D, "conv_states", "expected shape [N, ", D,
+            ", state_len], got ", s.sizes());
+  CHECK_ARG(s.size(2) >= W - 1, "conv_states", "state_len ", s.size(2),
+            " is shorter than the history W-1 = ", W - 1);
+  return Pool<T>{s.data_ptr<T>(), s.size(0), s.size(2), s.stride(0), s.stride(1), s.stride(2)};
+}
+
+// SiLU on the fp32 result. For a bf16/fp16 output the fast exp's 20 fp32 ulps and the refined
+// reciprocal vanish in the final rounding; an fp32 output keeps the accurate exp and division.
+template <typename T>
+inline Vec activate(const Vec& y, bool silu_on) {
+  if (!silu_on) return y;
+  if constexpr (std::is_same_v<T, float>) return y / (Vec(1.f) + y.neg().exp());
+  return div_for_rounding(y, Vec(1.f) + y.neg().exp_u20());
+}
+
+// bias + Σ_j taps[j]·h[j] over the window h[0..W−1] (h[W−1] the current token).
+inline Vec dot_taps(const Vec& bias, const Vec* taps, const Vec* h, int64_t W) {
+  Vec acc = bias;
+  for (int64_t j = 0; j < W; ++j) acc = at::vec::fmadd(taps[j], h[j], acc);
+  return acc;
+}
+
+struct Sequence {
+  int64_t x_offset;  // element offset of token 0 (channel 0) in the token-major x
+  int64_t out_offset;
+  int64_t len, slot;  // slot −1: no state (pad, or no conv_states)
+  bool init;
+};
+
+// ---- prefill ---------------------------------------------------------------------------------
+
+// The width-4 column walk with everything in named registers (arrays would live on the stack).
+// x and out point at the column's first channel; tokens t0..t1 of the sequence.
+template <typename T>
+inline void fwd_column_w4(const T* x, int64_t xs, T* out, int64_t os, int64_t t0, int64_t t1,
+                          int64_t m, const Vec* taps0, const Vec* taps1, const Vec& b0,
+                          const Vec& b1, const Vec* h0, const Vec* h1, bool silu_on) {
+  const Vec w00 = taps0[0], w01 = taps0[1], w02 = taps0[2], w03 = taps0[3];
+  const Vec w10 = taps1[0], w11 = taps1[1], w12 = taps1[2], w13 = taps1[3];
+  Vec a0 = h0[0], a1 = h0[1], a2 = h0[2], c0 = h1[0], c1 = h1[1], c2 = h1[2];
+  for (int64_t t = t0; t < t1; ++t) {
+    // The column's lines are a row apart: ask for later ones early (no effect on results).
+    __builtin_prefetch(x + (t + kPrefetch) * xs);
+    Vec a3, c3;
+    load2_f(x + t * xs, m, a3, c3);
+    Vec y0 = at::vec::fmadd(w03, a3, at::vec::fmadd(w02, a2, at::vec::fmadd(w01, a1, at::vec::fmadd(w00, a0, b0))));
+    Vec y1 = at::vec::fmadd(w13, c3, at::vec::fmadd(w12, c2, at::vec::fmadd(w11, c1, at::vec::fmadd(w10, c0, b1))));
+    store2_f(out + t * os, activate<T>(y0, silu_on), activate<T>(y1, silu_on), m);
+    a0 = a1, a1 = a2, a2 = a3;
+    c0 = c1, c1 = c2, c2 = c3;
+  }
+}
+
+// A work item is (sequence, tile of kTokenTile tokens, block of kChannelBlock channels). Within
+// it, a column of 2·kVec channels (one cache line of bf16) walks down the tokens with its taps,
+// bias and W−1 history in registers: each x element is loaded and converted once.
+template <typename T, int kW>
+void fwd_kernel(const T* x, int64_t xs, T* out, const std::vector<Sequence>& seqs,
+                const Weights<T>& w, const std::optional<Pool<T>>& pool, bool silu_on) {
+  const int64_t D = w.D, W = kW > 0 ? kW : w.W;
+  const int64_t n_cb = (D + kChannelBlock - 1) / kChannelBlock;
+  std::vector<std::pair<int64_t, int64_t>> tiles;  // (sequence, first token)
+  for (size_t i = 0; i < seqs.size(); ++i)
+    for (int64_t t0 = 0; t0 < seqs[i].len; t0 += kTokenTile) tiles.emplace_back(i, t0);
+
+  // Phase 1: outputs. A sequence's first W−1 tokens take their history from the slot (or zeros).
+  at::parallel_for(0, static_cast<int64_t>(tiles.size()) * n_cb, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const auto [si, t0] = tiles[item / n_cb];
+      const Sequence& s = seqs[si];
+      const int64_t c0 = (item % n_cb) * kChannelBlock, c1 = std::min(c0 + kChannelBlock, D);
+      const int64_t t1 = std::min(t0 + kTokenTile, s.len);
+      const T* xseq = x + s.x_offset;
+      T* oseq = out + s.out_offset;
+      for (int64_t c = c0; c < c1; c += 2 * kVec) {
+        const int64_t m = std::min(2 * kVec, c1 - c), m0 = std::min(kVec, m), m1 = m - m0;
+        // Sized by the compile-time width: Vectorized zero-fills on construction.
+        constexpr int64_t kN = kW > 0 ? kW : kMaxWidth;
+        Vec taps0[kN], taps1[kN], h0[kN], h1[kN];
+        w.load(c, m0, taps0);
+        const Vec b0 = w.load_bias(c, m0);
+        Vec b1(0.f);
+        if (m1 > 0) {
+          w.load(c + kVec, m1, taps1);
+          b1 = w.load_bias(c + kVec, m1);
+        }
+        for (int64_t j = 0; j < W - 1; ++j) {  // window for token t0: positions t0−W+1 .. t0−1
+          const int64_t pos = t0 - (W - 1) + j;
+          if (pos >= 0) {
+            load2_f(xseq + pos * xs + c, m, h0[j], h1[j]);
+          } else if (s.slot >= 0 && s.init) {
+            h0[j] = load_strided_f(pool->at(s.slot, c, W - 1 + pos), pool->s1, m0);
+            h1[j] = m1 > 0 ? load_strided_f(pool->at(s.slot, c + kVec, W - 1 + pos), pool->s1, m1)
+                           : Vec(0.f);
+          } else {
+            h0[j] = h1[j] = Vec(0.f);
+          }
+        }
+        if constexpr (kW == 4) {
+          fwd_column_w4<T>(xseq + c, xs, oseq + c, D, t0, t1, m, taps0, taps1, b0, b1, h0, h1,
+                           silu_on);
+        } else {
+          for (int64_t t = t0; t < t1; ++t) {
+            load2_f(xseq + t * xs + c, m, h0[W - 1], h1[W - 1]);
+            const Vec y0 = activate<T>(dot_taps(b0, taps0, h0, W), silu_on);
+            const Vec y1 = activate<T>(dot_taps(b1, taps1, h1, W), silu_on);
+            store2_f(oseq + t * D + c, y0, y1, m);
+            for (int64_t j = 0; j < W - 1; ++j) {
+              h0[j] = h0[j + 1];
+              h1[j] = h1[j + 1];
+            }
+          }
+        }
+      }
+    }
+  });
+  if (!pool.has_value()) return;
+
+  // Phase 2: each slot's first W−1 columns ← the last W−1 columns of [history, x_seq], moved as
+  // raw elements. Column p reads column len + p ≥ p, so ascending p never reads what it already
+  // overwrote.
+  at::parallel_for(0, static_cast<int64_t>(seqs.size()) * n_cb, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const Sequence& s = seqs[item / n_cb];
+      if (s.slot < 0) continue;
+      const int64_t c0 = (item % n_cb) * kChannelBlock, nc = std::min(kChannelBlock, D - c0);
+      for (int64_t p = 0; p < W - 1; ++p) {
+        const int64_t src = s.len + p;  // index into [history (W−1), x_seq (len)]
+        T* dst = pool->at(s.slot, c0, p);
+        if (src >= W - 1) {
+          const T* xr = x + s.x_offset + (src - (W - 1)) * xs + c0;
+          for (int64_t c = 0; c < nc; ++c) dst[c * pool->s1] = xr[c];
+        } else if (s.init) {
+          copy_strided(dst, pool->at(s.slot, c0, src), pool->s1, nc);
+        } else {
+          for (int64_t c = 0; c < nc; ++c) dst[c * pool->s1] = T(0);
+        }
+      }
+    }
+  });
+}
+
+Tensor causal_conv1d_fwd(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+                         const std::optional<Tensor>& conv_states,
+                         const std::optional<Tensor>& query_start_loc,
+                         const std::optional<Tensor>& cache_indices,
+                         const std::optional<Tensor>& has_initial_state, bool silu_activation,
+                         int64_t pad_slot_id, bool is_weight_packed) {
+  check_cpu(x, "x");
+  check_activation_dtype(x, "x");
+  const bool varlen = query_start_loc.has_value();
+  if (varlen) {
+    CHECK_ARG(x.dim() == 2, "x", "with query_start_loc expected a varlen [D, T], got shape ",
+              x.sizes());
+  } else {
+    CHECK_ARG(x.dim() == 3, "x", "without query_start_loc expected a batch [B, D, L], got shape ",
+              x.sizes());
+  }
+  const int64_t D = x.size(-2);
+  Tensor xt = x.transpose(-1, -2);  // token-major view: [T, D] or [B, L, D]
+  if (xt.numel() > 0 && xt.stride(-1) != 1) xt = xt.contiguous();  // channels must be contiguous
+  const Tensor bias_c = check_weights(weight, bias, D, x.scalar_type(), is_weight_packed);
+  Tensor out_t = at::empty(xt.sizes(), x.options());  // token-major, like x's fast layout
+  const int64_t xs = xt.stride(-2);
+
+  std::vector<Sequence> seqs;
+  if (varlen) {
+    auto cu = offsets(*query_start_loc, x.size(1), "query_start_loc");
+    for (size_t i = 0; i + 1 < cu.size(); ++i)
+      seqs.push_back({cu[i] * xs, cu[i] * D, cu[i + 1] - cu[i], -1, false});
+  } else {
+    for (int64_t b = 0; b < x.size(0); ++b)
+      seqs.push_back({b * xt.stride(0), b * x.size(2) * D, x.size(2), -1, false});
+  }
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  if (!conv_states.has_value()) {
+    CHECK_ARG(!cache_indices.has_value(), "cache_indices", "given without conv_states");
+    CHECK_ARG(!has_initial_state.has_value(), "has_initial_state", "given without conv_states");
+  } else {
+    auto plan = slot_plan(cache_indices, B, conv_states->size(0), pad_slot_id, "cache_indices");
+    Tensor init;
+    if (has_initial_state.has_value()) {
+      check_cpu(*has_initial_state, "has_initial_state");
+      CHECK_ARG(has_initial_state->scalar_type() == at::kBool, "has_initial_state",
+                "expected a bool tensor, got ", has_initial_state->scalar_type());
+      check_shape(*has_initial_state, {B}, "has_initial_state");
+      init = has_initial_state->contiguous();
+    }
+    for (int64_t i = 0; i < B; ++i) {
+      seqs[i].slot = plan[i];
+      seqs[i].init = init.defined() && init.data_ptr<bool>()[i];
+    }
+  }
+  DISPATCH_ACTIVATION(x.scalar_type(), "causal_conv1d_fwd", [&] {
+    std::optional<Pool<scalar_t>> pool;
+    if (conv_states.has_value())
+      pool = make_pool<scalar_t>(*conv_states, D, weight.size(1), x.scalar_type());
+    const auto w = make_weights<scalar_t>(weight, bias_c, is_weight_packed);
+    auto run = w.W == 4 ? fwd_kernel<scalar_t, 4> : fwd_kernel<scalar_t, 0>;
+    run(xt.data_ptr<scalar_t>(), xs, out_t.data_ptr<scalar_t>(), seqs, w, pool, silu_activation);
+  });
+  return out_t.transpose(-1, -2);
+}
+
+// ---- decode ----------------------------------------------------------------------------------
+
+// Width-4 decode of one row over n channels of an SD slot (column j at s + j·col_stride, channels
+// contiguous): window, output, and the shift of the history, with everything in registers.
+// taps holds 4 fp32 vectors per kVec channels, bias one.
+template <typename T>
+inline void update_row_w4_sd(T* s, int64_t col_stride, const T* x, T* out, int64_t n,
+                             const Vec* taps, const Vec* bias, bool silu_on) {
+  T* s0 = s;
+  T* s1 = s + col_stride;
+  T* s2 = s + 2 * col_stride;
+  for (int64_t c = 0; c < n; c += 2 * kVec) {
+    const int64_t m = std::min(2 * kVec, n - c);
+    const Vec* t = taps + (c / kVec) * 4;
+    Vec a0, a1, a2, a3, b0, b1, b2, b3;
+    load2_f(s0 + c, m, a0, b0);
+    load2_f(s1 + c, m, a1, b1);
+    load2_f(s2 + c, m, a2, b2);
+    load2_f(x + c, m, a3, b3);
+    const Vec* u = t + 4;  // taps of the second kVec channels
+    const Vec y0 = at::vec::fmadd(t[3], a3, at::vec::fmadd(t[2], a2, at::vec::fmadd(t[1], a1, at::vec::fmadd(t[0], a0, bias[c / kVec]))));
+    const Vec y1 = m > kVec ? at::vec::fmadd(u[3], b3, at::vec::fmadd(u[2], b2, at::vec::fmadd(u[1], b1, at::vec::fmadd(u[0], b0, bias[c / kVec + 1])))) : Vec(0.f);
+    store2_f(out + c, activate<T>(y0, silu_on), activate<T>(y1, silu_on), m);
+    copy_n(s0 + c, s1 + c, m);  // history shifts by one: raw moves, exact
+    copy_n(s1 + c, s2 + c, m);
+    copy_n(s2 + c, x + c, m);
+  }
+}
+
+// One token per row: the window is the slot's first W−1 columns plus x; then those columns shift
+// by one and take x, moved as raw elements (exact, no rounding). A work item is a block of
+// channels for every row: its taps are converted once into an fp32 buffer that stays in L1, and
+// each row then streams contiguous runs of its state, x and out.
+template <typename T, int kW>
+void update_kernel(const T* x, int64_t xs, T* out, const std::vector<int64_t>& slots,
+                   const Weights<T>& w, const Pool<T>& pool, bool silu_on) {
+  const int64_t D = w.D, W = kW > 0 ? kW : w.W, B = static_cast<int64_t>(slots.size());
+  const int64_t n_cb = (D + kDecodeBlock - 1) / kDecodeBlock;
+  constexpr int64_t kLanes = kDecodeBlock / kVec;
+  // A thread's share should be worth waking it: at least kMinParallelWork channel-rows.
+  const int64_t grain = std::max<int64_t>(1, kMinParallelWork / (std::max<int64_t>(B, 1) * kDecodeBlock));
+  at::parallel_for(0, n_cb, grain, [&](int64_t begin, int64_t end) {
+    constexpr int64_t kN = kW > 0 ? kW : kMaxWidth;  // Vectorized zero-fills on construction
+    std::vector<Vec> taps(kLanes * kN), bias(kLanes);
+    Vec h0[kN], h1[kN];
+    for (int64_t cb = begin; cb < end; ++cb) {
+      const int64_t c0 = cb * kDecodeBlock, c1 = std::min(c0 + kDecodeBlock, D);
+      for (int64_t c = c0; c < c1; c += kVec) {
+        const int64_t v = (c - c0) / kVec, m = std::min(kVec, c1 - c);
+        w.load(c, m, &taps[v * kN]);
+        bias[v] = w.load_bias(c, m);
+      }
+      for (int64_t r = 0; r < B; ++r) {
+        const int64_t slot = slots[r];
+        if (slot < 0) {  // pad row: a defined output, the pool untouched
+          std::fill(out + r * D + c0, out + r * D + c1, T(0));
+          continue;
+        }
+        if constexpr (kW == 4) {
+          if (pool.s1 == 1) {  // SD: each history column is a contiguous run
+            update_row_w4_sd(pool.at(slot, c0, 0), pool.s2, x + r * xs + c0, out + r * D + c0,
+                             c1 - c0, taps.data(), bias.data(), silu_on);
+            continue;
+          }
+        }
+        for (int64_t c = c0; c < c1; c += 2 * kVec) {
+          const int64_t v = (c - c0) / kVec, m = std::min(2 * kVec, c1 - c);
+          for (int64_t j = 0; j < W - 1; ++j)
+            load2_strided_f(pool.at(slot, c, j), pool.s1, m, h0[j], h1[j]);
+          const T* xr = x + r * xs + c;
+          load2_f(xr, m, h0[W - 1], h1[W - 1]);
+          const Vec y0 = dot_taps(bias[v], &taps[v * kN], h0, W);
+          const Vec y1 = m > kVec ? dot_taps(bias[v + 1], &taps[(v + 1) * kN], h1, W) : Vec(0.f);
+          store2_f(out + r * D + c, activate<T>(y0, silu_on), activate<T>(y1, silu_on), m);
+        }
+        for (int64_t j = 0; j + 1 < W - 1; ++j)  // ascending: column j+1 is read before written
+          copy_strided(pool.at(slot, c0, j), pool.at(slot, c0, j + 1), pool.s1, c1 - c0);
+        copy_to_strided(pool.at(slot, c0, W - 2), pool.s1, x + r * xs + c0, c1 - c0);
+      }
+    }
+  });
+}
+
+// Speculative: x [B, L, D]; history = columns a−1 .. a+W−3; the slot becomes
+// old[a : a+state_len−L] followed by the L tokens.
+template <typename T>
+void spec_update_kernel(const T* x, int64_t xs_b, int64_t xs_t, T* out, int64_t L,
+                        const std::vector<int64_t>& slots, const std::vector<int64_t>& accepted,
+                        const Weights<T>& w, const Pool<T>& pool, bool silu_on) {
+  const int64_t D = w.D, W = w.W, B = static_cast<int64_t>(slots.size()), S = pool.state_len;
+  const int64_t n_cb = (D + kChannelBlock - 1) / kChannelBlock;
+  at::parallel_for(0, B * n_cb, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Vec> old(S);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / n_cb, slot = slots[r], a = accepted[r];
+      const int64_t c0 = (item % n_cb) * kChannelBlock, nc = std::min(kChannelBlock, D - c0);
+      const T* xr = x + r * xs_b;
+      T* outr = out + r * L * D;
+      for (int64_t c = c0; c < c0 + nc; c += kVec) {
+        const int64_t m = std::min(kVec, c0 + nc - c);
+        if (slot < 0) {
+          for (int64_t t = 0; t < L; ++t) store_f(outr + t * D + c, Vec(0.f), m);
+          continue;
+        }
+        Vec taps[kMaxWidth], h[kMaxWidth];  // the speculative path is not width-specialised
+        w.load(c, m, taps);
+        const Vec bias = w.load_bias(c, m);
+        for (int64_t j = 0; j < S; ++j) old[j] = load_strided_f(pool.at(slot, c, j), pool.s1, m);
+        for (int64_t j = 0; j < W - 1; ++j) h[j] = old[a - 1 + j];
+        for (int64_t t = 0; t < L; ++t) {
+          h[W - 1] = load_f(xr + t * xs_t + c, m);
+          store_f(outr + t * D + c, activate<T>(dot_taps(bias, taps, h, W), silu_on), m);
+          for (int64_t j = 0; j < W - 1; ++j) h[j] = h[j + 1];
+        }
+        for (int64_t j = 0; j < S - L; ++j) store_strided_f(pool.at(slot, c, j), pool.s1, old[a + j], m);
+        for (int64_t t = 0; t < L; ++t)
+          store_strided_f(pool.at(slot, c, S - L + t), pool.s1, load_f(xr + t * xs_t + c, m), m);
+      }
+    }
+  });
+}
+
+Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_states, const Tensor& weight,
+                            const std::optional<Tensor>& bias, bool silu_activation,
+                            const std::optional<Tensor>& num_accepted_tokens,
+                            const std::optional<Tensor>& conv_state_indices, int64_t pad_slot_id,
+                            bool is_weight_packed) {
+  check_cpu(x, "x");
+  check_activation_dtype(x, "x");
+  CHECK_ARG(x.dim() == 2 || x.dim() == 3, "x", "expected [B, D] or [B, L, D], got shape ",
+            x.sizes());
+  CHECK_ARG(x.numel() == 0 || x.stride(-1) == 1, "x",
+            "channels must be contiguous (stride(-1) == 1), got strides ", x.strides());
+  const int64_t B = x.size(0), D = x.size(-1);
+  const Tensor bias_c = check_weights(weight, bias, D, x.scalar_type(), is_weight_packed);
+  auto slots = slot_plan(conv_state_indices, B, conv_states.size(0), pad_slot_id,
+                         "conv_state_indices");
+  Tensor out = at::empty(x.sizes(), x.options());
+  DISPATCH_ACTIVATION(x.scalar_type(), "causal_conv1d_update", [&] {
+    const Pool<scalar_t> pool = make_pool<scalar_t>(conv_states, D, weight.size(1), x.scalar_type());
+    const auto w = make_weights<scalar_t>(weight, bias_c, is_weight_packed);
+    if (x.dim() == 2) {
+      CHECK_ARG(!num_accepted_tokens.has_value(), "num_accepted_tokens",
+                "only goes with a 3-D [B, L, D] x (speculative decode)");
+      auto run = w.W == 4 ? update_kernel<scalar_t, 4> : update_kernel<scalar_t, 0>;
+      run(x.data_ptr<scalar_t>(), x.stride(0), out.data_ptr<scalar_t>(), slots, w, pool,
+          silu_activation);
+      return;
+    }
+    const int64_t L = x.size(1);
+    CHECK_ARG(num_accepted_tokens.has_value(), "num_accepted_tokens",
+              "is required with a 3-D [B, L, D] x");
+    const Tensor acc = num_accepted_tokens->contiguous();
+    check_cpu(acc, "num_accepted_tokens");
+    check_dtype(acc, at::kInt, "num_accepted_tokens");
+    check_shape(acc, {B}, "num_accepted_tokens");
+    CHECK_ARG(L >= 1, "x", "speculative decode needs L >= 1 tokens per row");
+    CHECK_ARG(pool.state_len >= L, "conv_states", "state_len ", pool.state_len,
+              " is shorter than L = ", L);
+    std::vector<int64_t> accepted(B);
+    const int64_t hi = std::min(L, pool.state_len - w.W + 2);
+    for (int64_t r = 0; r < B; ++r) {
+      accepted[r] = acc.data_ptr<int32_t>()[r];
+      if (slots[r] >= 0)
+        CHECK_ARG(accepted[r] >= 1 && accepted[r] <= hi, "num_accepted_tokens", "row ", r, ": ",
+                  accepted[r], " is outside [1, ", hi, "]");
+    }
+    spec_update_kernel<scalar_t>(x.data_ptr<scalar_t>(), x.stride(0), x.stride(1),
+                                 out.data_ptr<scalar_t>(), L, slots, accepted, w, pool,
+                                 silu_activation);
+  });
+  return out;
+}
+
+// ---- pack ------------------------------------------------------------------------------------
+
+Tensor causal_conv1d_weight_pack(const Tensor& weight) {
+  check_weight(weight, "weight");
+  check_packable(weight, "weight");
+  const Tensor w = weight.contiguous();
+  Tensor packed = at::empty_like(w);
+  DISPATCH_ACTIVATION(w.scalar_type(), "causal_conv1d_weight_pack", [&] {
+    const scalar_t* src = w.data_ptr<scalar_t>();
+    scalar_t* dst = packed.data_ptr<scalar_t>();
+    at::parallel_for(0, w.size(0), 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c)
+        for (int64_t j = 0; j < kPackedWidth; ++j) dst[vnni_index(c, j)] = src[c * kPackedWidth + j];
+    });
+  });
+  return packed;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gdn_kernels, CPU, m) {
+  m.impl("causal_conv1d_weight_pack", &causal_conv1d_weight_pack);
+  m.impl("causal_conv1d_fwd", &causal_conv1d_fwd);
+  m.impl("causal_conv1d_update", &causal_conv1d_update);
+}
+
+}  // namespace gdn_kernels

@@ -1,0 +1,24 @@
+"""Fake (meta) implementations: output shapes, dtypes and strides without computing, so that
+torch.compile and torch.library.opcheck can trace the ops. They must match the C++ outputs."""
+
+import torch
+
+NS = "gdn_kernels"
+
+
+@torch.library.register_fake(f"{NS}::causal_conv1d_weight_pack")
+def _(weight):
+    return torch.empty_like(weight, memory_format=torch.contiguous_format)
+
+
+@torch.library.register_fake(f"{NS}::causal_conv1d_fwd")
+def _(x, weight, bias, conv_states, query_start_loc, cache_indices, has_initial_state,
+      silu_activation, pad_slot_id, is_weight_packed):
+    # Token-major (channels contiguous) like the kernel's output, returned in x's logical shape.
+    return x.new_empty(x.transpose(-1, -2).shape).transpose(-1, -2)
+
+
+@torch.library.register_fake(f"{NS}::causal_conv1d_update")
+def _(x, conv_states, weight, bias, silu_activation, num_accepted_tokens, conv_state_indices,
+      pad_slot_id, is_weight_packed):
+    return x.new_empty(x.shape)

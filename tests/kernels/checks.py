@@ -1,0 +1,60 @@
+"""Checks the kernel tests share: error bounds from unit roundoff, and exact pool invariants."""
+
+from __future__ import annotations
+
+import torch
+
+from cases.layouts import SENTINEL
+
+# Unit roundoff u = 2^-p of each dtype (p significand bits including the implicit one).
+UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
+
+
+def assert_within_bound(got, oracle, bound, what):
+    """|got − oracle| ≤ bound elementwise; the message names the worst element and the numbers."""
+    assert got.shape == oracle.shape, f"{what}: shape {tuple(got.shape)} != {tuple(oracle.shape)}"
+    err = (got.double() - oracle).abs()
+    assert not torch.isnan(got).any(), f"{what}: {int(torch.isnan(got).sum())} NaN elements"
+    excess = err - bound
+    if (excess > 0).any():
+        i = int(excess.flatten().argmax())
+        idx = tuple(int(v) for v in torch.unravel_index(torch.tensor(i), err.shape))
+        raise AssertionError(f"{what}: {int((excess > 0).sum())}/{err.numel()} elements over the "
+                             f"bound; worst at {idx}: got {got.flatten()[i].item():.6g}, oracle "
+                             f"{oracle.flatten()[i].item():.6g}, error {err.flatten()[i].item():.3g}"
+                             f" > bound {bound.flatten()[i].item():.3g}")
+
+
+def conv_bound(oracle, abs_sum, dtype, width):
+    """Error bound of an fp32-accumulated conv rounded once to `dtype`.
+
+    One rounding to the output dtype: u·|y|. The fp32 sum of width+1 terms (taps and bias):
+    (width+1)·u32·Σ|terms| (Higham's γ_n), doubled to cover SiLU's exp (a few fp32 ulps, |silu'| ≤
+    1.1) and the rounding of the fp32 result before the final cast.
+    """
+    u = UNIT_ROUNDOFF[dtype]
+    return u * oracle.abs() + 2 * (width + 2) * UNIT_ROUNDOFF[torch.float32] * abs_sum
+
+
+def outside_view(t: torch.Tensor) -> torch.Tensor:
+    """The elements of t's storage that the view t does not cover (slot gaps, tails)."""
+    flat = torch.empty(0, dtype=t.dtype).set_(t.untyped_storage())
+    covered = torch.zeros(flat.numel(), dtype=torch.bool)
+    covered.as_strided(t.shape, t.stride(), t.storage_offset()).fill_(True)
+    return flat[~covered]
+
+
+def assert_pool_invariants(pool, expected_logical, meta_before, what="pool"):
+    """After an in-place op: the pool's logical contents equal the reference exactly (only the
+    indexed slots' columns may differ from before), the gaps still hold the sentinel, and the
+    caller's tensor metadata is unchanged."""
+    assert (pool.shape, pool.stride(), pool.storage_offset()) == meta_before, \
+        f"{what}: metadata changed from {meta_before} to {(pool.shape, pool.stride(), pool.storage_offset())}"
+    assert torch.equal(pool.double(), expected_logical.double()), \
+        f"{what}: {int((pool.double() != expected_logical.double()).sum())} elements differ from the reference"
+    gaps = outside_view(pool)
+    assert (gaps == SENTINEL).all(), f"{what}: {int((gaps != SENTINEL).sum())} gap elements overwritten"
+
+
+def meta(t):
+    return (t.shape, t.stride(), t.storage_offset())

@@ -14,10 +14,16 @@ def install(session: nox.Session) -> None:
     session.install("-e", ".")
 
 
+def build_kernels(session: nox.Session) -> None:
+    """Compile (or find cached) the C++ kernels once, before pytest's workers need them."""
+    session.run("python", "-m", "kernels", "build")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """All of the project's own tests."""
     install(session)
+    build_kernels(session)
     session.run("pytest", "-n", "auto", *session.posargs)
 
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 import kernels
-from benchmarks.common import VLLM_INSTALL, copy_bandwidth, timeit, vllm_ops, write_report
+from benchmarks.common import (VLLM_INSTALL, compare, copy_bandwidth, ensure_caching_malloc,
+                               vllm_ops, write_report)
 from cases.conv import conv_states, conv_weights, varlen_x
 
 D, W = 8192, 4
@@ -40,15 +41,26 @@ def torch_update(x, states, w, bias, idx):
 
 
 def main() -> None:
+    ensure_caching_malloc()
     ours = kernels.load()
     vllm = vllm_ops()
     if vllm is None:
-        print(f"vLLM CPU build not installed: skipping its column ({VLLM_INSTALL})")
+        print(f"vLLM CPU build not installed: its column is empty ({VLLM_INSTALL})")
     bw = copy_bandwidth()
     print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
     w, bias = conv_weights(D, W, dtype=DTYPE)
     packed = ours.causal_conv1d_weight_pack(w)
     rows = []
+
+    def row(op, shape, fns, **extra):
+        t = compare(fns)
+        r = dict(op=op, shape=shape, **{f"{k}_us": v * 1e6 for k, v in t.items()})
+        r.setdefault("vllm_us", float("nan"))
+        r["torch_over_ours"] = t["torch"] / t["ours"]
+        r["vllm_over_ours"] = t["vllm"] / t["ours"] if "vllm" in t else float("nan")
+        for k, v in extra.items():
+            r[k] = v(t["ours"]) if callable(v) else v
+        rows.append(r)
 
     for tokens in (512, 4096):
         for n_seq in (1, 4):
@@ -56,39 +68,28 @@ def main() -> None:
             idx = torch.arange(n_seq, **i32)
             init = torch.ones(n_seq, dtype=torch.bool)
             states = conv_states(n_seq, D, W - 1, layout="SD", dtype=DTYPE)
-            t = {
-                "ours": timeit(lambda: ours.causal_conv1d_fwd(x, packed, bias, states, qsl, idx, init,
-                                                           True, -1, True)),
-                "torch": timeit(lambda: torch_fwd(x, w, bias, states, qsl, idx, init)),
-            }
+            fns = {"ours": lambda: ours.causal_conv1d_fwd(x, packed, bias, states, qsl, idx, init,
+                                                          True, -1, True),
+                   "torch": lambda: torch_fwd(x, w, bias, states, qsl, idx, init)}
             if vllm is not None:
-                t["vllm"] = timeit(lambda: vllm.causal_conv1d_fwd_cpu(x, packed, bias, states, qsl, idx,
-                                                                   init, True, -1, True))
-            roofline = 2 * x.numel() * x.element_size() / bw
-            rows.append(dict(op="causal_conv1d_fwd", shape=f"T{tokens}-N{n_seq}-D{D}",
-                             ours_us=t["ours"] * 1e6, torch_us=t["torch"] * 1e6,
-                             vllm_us=t.get("vllm", float("nan")) * 1e6,
-                             torch_over_ours=t["torch"] / t["ours"],
-                             vllm_over_ours=t.get("vllm", float("nan")) / t["ours"],
-                             roofline_us=roofline * 1e6, ours_over_roofline=t["ours"] / roofline,
-                             ours_tokens_per_s=tokens / t["ours"]))
+                fns["vllm"] = lambda: vllm.causal_conv1d_fwd_cpu(x, packed, bias, states, qsl, idx,
+                                                                 init, True, -1, True)
+            roofline = 2 * x.numel() * x.element_size() / bw  # x read + out written
+            row("causal_conv1d_fwd", f"T{tokens}-N{n_seq}-D{D}", fns,
+                roofline_us=roofline * 1e6, ours_over_roofline=lambda t: t / roofline,
+                ours_tokens_per_s=lambda t: tokens / t)
 
     for B in (1, 8, 64):
         x = torch.randn(B, D).to(DTYPE)
         idx = torch.arange(B, **i32)
         states = conv_states(B, D, W - 1, layout="SD", dtype=DTYPE)
-        t = {
-            "ours": timeit(lambda: ours.causal_conv1d_update(x, states, packed, bias, True, None, idx,
-                                                          -1, True)),
-            "torch": timeit(lambda: torch_update(x, states, w, bias, idx)),
-        }
+        fns = {"ours": lambda: ours.causal_conv1d_update(x, states, packed, bias, True, None, idx,
+                                                         -1, True),
+               "torch": lambda: torch_update(x, states, w, bias, idx)}
         if vllm is not None:
-            t["vllm"] = timeit(lambda: vllm.causal_conv1d_update_cpu(x, states, packed, bias, True, None,
-                                                                  idx, -1, True))
-        rows.append(dict(op="causal_conv1d_update", shape=f"B{B}-D{D}", ours_us=t["ours"] * 1e6,
-                         torch_us=t["torch"] * 1e6, vllm_us=t.get("vllm", float("nan")) * 1e6,
-                         torch_over_ours=t["torch"] / t["ours"],
-                         vllm_over_ours=t.get("vllm", float("nan")) / t["ours"]))
+            fns["vllm"] = lambda: vllm.causal_conv1d_update_cpu(x, states, packed, bias, True, None,
+                                                                idx, -1, True)
+        row("causal_conv1d_update", f"B{B}-D{D}", fns)
     write_report(rows, "conv")
 
 

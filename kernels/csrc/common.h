@@ -137,12 +137,16 @@ inline void load2_f(const T* p, int64_t n, Vec& lo, Vec& hi) {
 }
 
 // Two fp32 vectors rounded (to nearest even) into one vector of T. With AVX512-BF16 this is one
-// instruction instead of ATen's emulated rounding.
+// instruction instead of ATen's emulated rounding — except that the instruction flushes fp32
+// subnormal inputs to zero, so a pair holding one takes ATen's exact path.
 template <typename T>
 inline at::vec::Vectorized<T> round_pair(const Vec& lo, const Vec& hi) {
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
-  if constexpr (std::is_same_v<T, at::BFloat16>)
-    return at::vec::Vectorized<T>((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  if constexpr (std::is_same_v<T, at::BFloat16>) {
+    constexpr int kDenormal = 0x20;  // vfpclassps category
+    if ((_mm512_fpclass_ps_mask(lo, kDenormal) | _mm512_fpclass_ps_mask(hi, kDenormal)) == 0)
+      return at::vec::Vectorized<T>((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
 #endif
   return at::vec::convert_from_float<T>(lo, hi);
 }
@@ -207,19 +211,40 @@ inline void store_strided_f(T* p, int64_t stride, const Vec& v, int64_t n = kVec
   for (int64_t i = 0; i < n; ++i) p[i * stride] = static_cast<T>(tmp[i]);
 }
 
-// x / d for a result that will be rounded to bf16/fp16: on AVX-512 a reciprocal estimate refined
-// by one Newton step (relative error ~2^-23, far below their unit roundoff) instead of a division.
-inline Vec div_for_rounding(const Vec& x, const Vec& d) {
+// SiLU y·σ(y) for a result that will be rounded to bf16/fp16. On AVX-512, with a = |y| and
+// e = exp(−a) ∈ (0, 1]: σ(y) = 1/(1+e) for y ≥ 0 and e/(1+e) otherwise, so nothing overflows and
+// ±∞, NaN come out as torch's do. e = 2^t, t = −a·log2(e) = n + f with f ∈ [−½, ½]: 2^f from
+// Cephes' degree-6 exp2 polynomial (relative error ~1e-7), 2^n by vscalefps (exact; t ≥ −150
+// underflows to 0); 1/(1+e) by a reciprocal estimate and one Newton step. A few fp32 ulps in
+// all, far below the unit roundoff of bf16 (2^-8) or fp16 (2^-11).
+inline Vec silu_for_rounding(const Vec& y) {
 #if defined(CPU_CAPABILITY_AVX512)
+  const __m512 yv = y;
+  const __m512 a = _mm512_abs_ps(yv);
+  // max(bound, t) keeps a NaN t: it returns its second operand when either is NaN.
+  const __m512 t = _mm512_max_ps(_mm512_set1_ps(-150.f),
+                                 _mm512_mul_ps(a, _mm512_set1_ps(-1.4426950408889634f)));
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+  const __m512 e = _mm512_scalef_ps(p, n);
+  const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.f));
   const __m512 r0 = _mm512_rcp14_ps(d);
-  const __m512 r1 = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
-  return Vec(_mm512_mul_ps(x, r1));
+  const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
+  const __mmask16 negative = _mm512_cmp_ps_mask(yv, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 sigma = _mm512_mask_mul_ps(r, negative, e, r);
+  return Vec(_mm512_mul_ps(yv, sigma));
 #else
-  return x / d;
+  return y / (Vec(1.f) + y.neg().exp_u20());
 #endif
 }
 
-// Runs the lambda with scalar_t = float, at::BFloat16 or at::Half (the activation dtypes).
 #define DISPATCH_ACTIVATION(dtype, NAME, ...)                                        \
   [&] {                                                                              \
     switch (dtype) {                                                                 \

@@ -6,8 +6,10 @@ import torch
 
 from cases.layouts import SENTINEL
 
-# Unit roundoff u = 2^-p of each dtype (p significand bits including the implicit one).
+# Unit roundoff u = 2^-p of each dtype (p significand bits including the implicit one), and the
+# absolute floor of rounding to it: half its smallest subnormal.
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
+SUBNORMAL_FLOOR = {torch.float32: 2.0**-150, torch.bfloat16: 2.0**-134, torch.float16: 2.0**-25}
 
 
 def assert_within_bound(got, oracle, bound, what):
@@ -28,12 +30,13 @@ def assert_within_bound(got, oracle, bound, what):
 def conv_bound(oracle, abs_sum, dtype, width):
     """Error bound of an fp32-accumulated conv rounded once to `dtype`.
 
-    One rounding to the output dtype: u·|y|. The fp32 sum of width+1 terms (taps and bias):
+    One rounding to the output dtype: u·|y|, or half a subnormal below the normal range. The fp32 sum of width+1 terms (taps and bias):
     (width+1)·u32·Σ|terms| (Higham's γ_n), doubled to cover SiLU's exp (a few fp32 ulps, |silu'| ≤
     1.1) and the rounding of the fp32 result before the final cast.
     """
     u = UNIT_ROUNDOFF[dtype]
-    return u * oracle.abs() + 2 * (width + 2) * UNIT_ROUNDOFF[torch.float32] * abs_sum
+    return (u * oracle.abs() + SUBNORMAL_FLOOR[dtype]
+            + 2 * (width + 2) * UNIT_ROUNDOFF[torch.float32] * abs_sum)
 
 
 def outside_view(t: torch.Tensor) -> torch.Tensor:

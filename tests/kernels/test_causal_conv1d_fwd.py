@@ -188,3 +188,37 @@ def test_torch_compile_fullgraph(ops):
     fn = torch.compile(lambda *a: ops.causal_conv1d_fwd(*a), fullgraph=True, backend="aot_eager")
     got = fn(*args)
     assert torch.equal(got, want) and torch.equal(args[3], eager_pool)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT.get)
+def test_silu_over_the_whole_range(ops, dtype):
+    """An identity conv isolates SiLU: every finite value of a wide sweep within the dtype's
+    rounding of the float64 silu, and ±inf, NaN, ±0 exactly as torch gives them."""
+    info = torch.finfo(dtype)
+    sweep = torch.cat([torch.linspace(-100, 100, 4001), torch.logspace(-30, 38, 300),
+                       -torch.logspace(-30, 38, 300),
+                       torch.tensor([0.0, -0.0, float("inf"), -float("inf"), float("nan"),
+                                     info.max, -info.max, info.tiny, -info.tiny])])
+    sweep = sweep.to(dtype)
+    D = 32
+    B = -(-sweep.numel() // D)
+    x = torch.zeros(B * D, dtype=dtype)
+    x[:sweep.numel()] = sweep
+    x = x.view(B, 1, D).transpose(1, 2)                         # [B, D, 1]: one token per row,
+    w = torch.zeros(D, 4, dtype=dtype)                          # so no ∞ meets a zero tap (0·∞)
+    w[:, 3] = 1
+    out = ops.causal_conv1d_fwd(x, w, None, None, None, None, None, True, -1, False)
+    want = torch.nn.functional.silu(x.double())
+    finite = torch.isfinite(want)
+    assert torch.equal(torch.isnan(out), torch.isnan(want))
+    infinite = ~finite & ~torch.isnan(want)
+    assert torch.equal(out[infinite].double(), want[infinite])
+    # One rounding plus a few fp32 ulps of SiLU — or, where even torch's own SiLU in this dtype
+    # (the same-precision baseline) is further off (subnormal tails), twice the baseline's error.
+    baseline = torch.nn.functional.silu(x.float()).to(dtype).double()
+    bound = torch.maximum(conv_bound(want, want.abs(), dtype, 0), 2 * (baseline - want).abs())
+    got, ref = out.double()[finite], want[finite]
+    over = (got - ref).abs() > bound[finite]
+    # values that overflow the output dtype round to inf, as torch's own rounding would
+    overflow = ref.abs() > info.max
+    assert not (over & ~overflow).any(), (got[over][:5], ref[over][:5])

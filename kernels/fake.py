@@ -22,3 +22,16 @@ def _(x, weight, bias, conv_states, query_start_loc, cache_indices, has_initial_
 def _(x, conv_states, weight, bias, silu_activation, num_accepted_tokens, conv_state_indices,
       pad_slot_id, is_weight_packed):
     return x.new_empty(x.shape)
+
+
+@torch.library.register_fake(f"{NS}::fused_gdn_gating")
+def _(A_log, a, b, dt_bias, softplus_beta=1.0, softplus_threshold=20.0):
+    T, HV = a.shape
+    return a.new_empty((1, T, HV), dtype=torch.float32), b.new_empty((1, T, HV))
+
+
+@torch.library.register_fake(f"{NS}::fused_sigmoid_gating_delta_rule_update")
+def _(A_log, dt_bias, q, k, v, a, b, state, state_indices, cu_seqlens, use_qk_l2norm_in_kernel,
+      softplus_beta=1.0, softplus_threshold=20.0):
+    _, B, HV, V = v.shape
+    return q.new_empty((B, 1, HV, V))

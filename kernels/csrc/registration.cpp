@@ -5,6 +5,16 @@
 #include <torch/library.h>
 
 TORCH_LIBRARY(gdn_kernels, m) {
+  // softplus_beta/threshold extend vLLM's gating schema (defaults keep its calls valid);
+  // cu_seqlens is optional in decode (vLLM's requires one, then ignores it).
+  m.def(
+      "fused_gdn_gating(Tensor A_log, Tensor a, Tensor b, Tensor dt_bias, "
+      "float softplus_beta=1.0, float softplus_threshold=20.0) -> (Tensor, Tensor)");
+  m.def(
+      "fused_sigmoid_gating_delta_rule_update(Tensor A_log, Tensor dt_bias, Tensor q, Tensor k, "
+      "Tensor v, Tensor a, Tensor b, Tensor(a!) state, Tensor state_indices, Tensor? cu_seqlens, "
+      "bool use_qk_l2norm_in_kernel, float softplus_beta=1.0, float softplus_threshold=20.0) "
+      "-> Tensor");
   m.def("causal_conv1d_weight_pack(Tensor weight) -> Tensor");
   m.def(
       "causal_conv1d_fwd(Tensor x, Tensor weight, Tensor? bias, Tensor(a!)? conv_states, "

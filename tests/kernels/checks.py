@@ -61,3 +61,17 @@ def assert_pool_invariants(pool, expected_logical, meta_before, what="pool"):
 
 def meta(t):
     return (t.shape, t.stride(), t.storage_offset())
+
+
+def assert_near_baseline(got, oracle, baseline, dtype, what):
+    """The kernel's worst error against the float64 oracle may be at most twice that of the
+    same-precision baseline (the reference run in fp32 and rounded like a kernel), plus one unit
+    roundoff of `dtype` at the largest magnitude (the floor when the baseline happens to be exact).
+    The message carries both errors."""
+    assert got.shape == oracle.shape, f"{what}: shape {tuple(got.shape)} != {tuple(oracle.shape)}"
+    assert not torch.isnan(got).any(), f"{what}: {int(torch.isnan(got).sum())} NaN elements"
+    err = (got.double() - oracle).abs().max().item() if got.numel() else 0.0
+    base = (baseline.double() - oracle).abs().max().item() if got.numel() else 0.0
+    floor = UNIT_ROUNDOFF[dtype] * (oracle.abs().max().item() if got.numel() else 0.0)
+    assert err <= 2 * base + floor, (f"{what}: max error {err:.3g} > 2 × baseline {base:.3g} + "
+                                     f"floor {floor:.3g}")

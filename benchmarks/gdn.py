@@ -1,0 +1,53 @@
+"""Gated-delta-net kernels at Qwen3-Next shapes (HK=16, HV=32, K=V=128, bf16 activations, fp32
+state): ours against plain PyTorch in the same precision (the reference run in fp32) and against
+vLLM's CPU kernels when installed. Decode also reports the achieved state bandwidth (bytes read +
+written per second) next to the machine's copy bandwidth.
+
+    python -m benchmarks.gdn
+"""
+
+from __future__ import annotations
+
+import torch
+
+import kernels
+import reference as R
+from benchmarks.common import (VLLM_INSTALL, compare, copy_bandwidth, ensure_caching_malloc,
+                               vllm_ops, write_report)
+from cases.gdn import decode_inputs
+
+SHAPE = dict(HK=16, HV=32, K=128, V=128)
+NAMES = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices")
+
+
+def main() -> None:
+    ensure_caching_malloc()
+    ours = kernels.load()
+    vllm = vllm_ops()
+    if vllm is None:
+        print(f"vLLM CPU build not installed: its column is empty ({VLLM_INSTALL})")
+    bw = copy_bandwidth()
+    print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
+    rows = []
+    for B in (1, 8, 32, 64):
+        args = decode_inputs(B, **SHAPE, dtype=torch.bfloat16, seed=B)
+        args["A_log"] = args["A_log"].float()
+        pos = [args[n] for n in NAMES]
+        cu = torch.arange(B + 1, dtype=torch.int32)
+        fns = {"ours": lambda: ours.fused_sigmoid_gating_delta_rule_update(*pos, None, True),
+               "torch": lambda: R.fused_sigmoid_gating_delta_rule_update(**args, precision=R.FP32)}
+        if vllm is not None:
+            fns["vllm"] = lambda: vllm.fused_sigmoid_gating_delta_rule_update_cpu(*pos, cu, True)
+        t = compare(fns, rounds=5)
+        state_bytes = 2 * B * SHAPE["HV"] * SHAPE["K"] * SHAPE["V"] * 4   # read + write, fp32
+        rows.append(dict(op="fused_sigmoid_gating_delta_rule_update", shape=f"B{B}-HV32-K128-V128",
+                         **{f"{k}_us": v * 1e6 for k, v in t.items()},
+                         torch_over_ours=t["torch"] / t["ours"],
+                         vllm_over_ours=t["vllm"] / t["ours"] if "vllm" in t else float("nan"),
+                         ours_state_GBps=state_bytes / t["ours"] / 1e9,
+                         ours_over_copy_bw=state_bytes / t["ours"] / bw))
+    write_report(rows, "gdn")
+
+
+if __name__ == "__main__":
+    main()

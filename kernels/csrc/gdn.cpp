@@ -1,0 +1,223 @@
+// Gated delta net kernels (SPEC §1–2): gating, and the decode update (one token per row).
+//
+// Decode, per (row, v head), with the state S[k, v] of the row's slot (V contiguous):
+//   pass 1 reads S once and accumulates Sᵀk̂ and Sᵀq̂ of the *undecayed* state; since
+//   S' = e^g·S + k̂·δᵀ, that gives δ = β·(v − e^g·Sᵀk̂) and o = scale·(e^g·Sᵀq̂ + δ·(k̂·q̂));
+//   pass 2 writes S' while the slot is still in cache. Each slot crosses memory once each way.
+// Arithmetic is fp32; a bf16/fp16 state is rounded once, when written back.
+#include "common.h"
+
+#include <cmath>
+
+namespace gdn_kernels {
+namespace {
+
+constexpr float kL2NormEps = 1e-5f;
+constexpr int64_t kVChunk = 8 * kVec;  // V columns accumulated at once: 16 accumulators in registers
+
+// softplus as torch.nn.functional.softplus(x, beta, threshold).
+inline float softplus(float x, float beta, float threshold) {
+  return beta * x > threshold ? x : std::log1p(std::exp(beta * x)) / beta;
+}
+
+inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
+
+// A small per-head vector as fp32 (A_log, dt_bias: [HV], any float dtype, any stride).
+std::vector<float> head_vector(const Tensor& t, int64_t HV, const char* arg) {
+  check_cpu(t, arg);
+  CHECK_ARG(t.is_floating_point(), arg, "expected a floating-point tensor, got ", t.scalar_type());
+  check_shape(t, {HV}, arg);
+  const Tensor f = t.to(at::kFloat).contiguous();
+  return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + HV);
+}
+
+// ---- §1 gating --------------------------------------------------------------------------------
+
+std::tuple<Tensor, Tensor> fused_gdn_gating(const Tensor& A_log, const Tensor& a, const Tensor& b,
+                                            const Tensor& dt_bias, double softplus_beta,
+                                            double softplus_threshold) {
+  check_cpu(a, "a");
+  check_activation_dtype(a, "a");
+  CHECK_ARG(a.dim() == 2, "a", "expected shape [T, HV], got ", a.sizes());
+  const int64_t T = a.size(0), HV = a.size(1);
+  check_cpu(b, "b");
+  check_activation_dtype(b, "b");
+  check_shape(b, {T, HV}, "b");
+  const auto A = head_vector(A_log, HV, "A_log");
+  const auto bias = head_vector(dt_bias, HV, "dt_bias");
+  CHECK_ARG(softplus_beta > 0, "softplus_beta", "must be positive, got ", softplus_beta);
+  Tensor g = at::empty({1, T, HV}, a.options().dtype(at::kFloat));
+  Tensor beta = at::empty({1, T, HV}, b.options());
+  const float sb = static_cast<float>(softplus_beta), thr = static_cast<float>(softplus_threshold);
+  DISPATCH_ACTIVATION(a.scalar_type(), "fused_gdn_gating", [&] {
+    using TA = scalar_t;
+    DISPATCH_ACTIVATION(b.scalar_type(), "fused_gdn_gating", [&] {
+      const TA* ap = a.data_ptr<TA>();
+      const scalar_t* bp = b.data_ptr<scalar_t>();
+      float* gp = g.data_ptr<float>();
+      scalar_t* betap = beta.data_ptr<scalar_t>();
+      at::parallel_for(0, T, 64, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+          for (int64_t h = 0; h < HV; ++h) {
+            const float x = static_cast<float>(ap[t * a.stride(0) + h * a.stride(1)]) + bias[h];
+            gp[t * HV + h] = -std::exp(A[h]) * softplus(x, sb, thr);
+            betap[t * HV + h] =
+                static_cast<scalar_t>(sigmoid(static_cast<float>(bp[t * b.stride(0) + h * b.stride(1)])));
+          }
+      });
+    });
+  });
+  return {g, beta};
+}
+
+// ---- §2 decode ----------------------------------------------------------------------------------
+
+// One delta-rule step on one head's state S [K, V] (rows K, V contiguous), in place.
+// q, k: K fp32 values (normalised, q unscaled); returns o (V values) into `o`.
+template <typename S>
+void decode_head(S* state, int64_t K, int64_t V, const float* q, const float* k, const float* v,
+                 float decay, float beta, float scale, float* o) {
+  float kq = 0.f;
+  for (int64_t i = 0; i < K; ++i) kq += k[i] * q[i];
+  const Vec vdecay(decay), vbeta(beta), vscale(scale), vkq(kq);
+  for (int64_t v0 = 0; v0 < V; v0 += kVChunk) {
+    const int64_t nv = std::min(kVChunk, V - v0);
+    Vec sk[8], sq[8];  // Sᵀk̂ and Sᵀq̂ of the chunk (zero-filled: they are the accumulators)
+    for (int64_t i = 0; i < K; ++i) {  // pass 1: read
+      const S* row = state + i * V + v0;
+      const Vec ki(k[i]), qi(q[i]);
+      for (int64_t j = 0; j * kVec < nv; ++j) {
+        const Vec s = load_f(row + j * kVec, std::min(kVec, nv - j * kVec));
+        sk[j] = at::vec::fmadd(s, ki, sk[j]);
+        sq[j] = at::vec::fmadd(s, qi, sq[j]);
+      }
+    }
+    Vec delta[8];
+    for (int64_t j = 0; j * kVec < nv; ++j) {
+      const int64_t m = std::min(kVec, nv - j * kVec);
+      delta[j] = vbeta * (load_f(v + v0 + j * kVec, m) - vdecay * sk[j]);
+      (vscale * at::vec::fmadd(delta[j], vkq, vdecay * sq[j])).store(o + v0 + j * kVec, m);
+    }
+    for (int64_t i = 0; i < K; ++i) {  // pass 2: write, the chunk still in cache
+      S* row = state + i * V + v0;
+      const Vec ki(k[i]);
+      for (int64_t j = 0; j * kVec < nv; ++j) {
+        const int64_t m = std::min(kVec, nv - j * kVec);
+        store_f(row + j * kVec, at::vec::fmadd(ki, delta[j], vdecay * load_f(row + j * kVec, m)), m);
+      }
+    }
+  }
+}
+
+void check_qkv(const Tensor& t, const char* arg, int64_t B) {
+  check_cpu(t, arg);
+  check_activation_dtype(t, arg);
+  CHECK_ARG(t.dim() == 4 && t.size(0) == 1, arg, "expected shape [1, B, H, D], got ", t.sizes());
+  CHECK_ARG(t.size(1) == B, arg, "expected ", B, " rows, got ", t.size(1));
+  CHECK_ARG(t.numel() == 0 || t.stride(-1) == 1, arg,
+            "the head dim must be contiguous (stride(-1) == 1), got strides ", t.strides());
+}
+
+Tensor fused_sigmoid_gating_delta_rule_update(
+    const Tensor& A_log, const Tensor& dt_bias, const Tensor& q, const Tensor& k, const Tensor& v,
+    const Tensor& a, const Tensor& b, const Tensor& state, const Tensor& state_indices,
+    const std::optional<Tensor>& cu_seqlens, bool use_qk_l2norm_in_kernel, double softplus_beta,
+    double softplus_threshold) {
+  check_cpu(q, "q");
+  CHECK_ARG(q.dim() == 4 && q.size(0) == 1, "q", "expected shape [1, B, HK, K], got ", q.sizes());
+  const int64_t B = q.size(1), HK = q.size(2), K = q.size(3);
+  check_qkv(q, "q", B);
+  check_qkv(k, "k", B);
+  CHECK_ARG(k.sizes() == q.sizes(), "k", "expected the shape of q ", q.sizes(), ", got ", k.sizes());
+  check_qkv(v, "v", B);
+  const int64_t HV = v.size(2), V = v.size(3);
+  CHECK_ARG(HK > 0 && HV % HK == 0, "v", "v heads (", HV, ") must be a multiple of q/k heads (",
+            HK, ")");
+  const int64_t G = HV / HK;
+  for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{k, "k"}, {v, "v"}})
+    CHECK_ARG(t.scalar_type() == q.scalar_type(), name, "expected q's dtype ", q.scalar_type(),
+              ", got ", t.scalar_type());
+  for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{a, "a"}, {b, "b"}}) {
+    check_cpu(t, name);
+    check_activation_dtype(t, name);
+    check_shape(t, {B, HV}, name);
+  }
+  const auto A = head_vector(A_log, HV, "A_log");
+  const auto bias = head_vector(dt_bias, HV, "dt_bias");
+  CHECK_ARG(softplus_beta > 0, "softplus_beta", "must be positive, got ", softplus_beta);
+  check_cpu(state, "state");
+  const auto sdt = state.scalar_type();
+  CHECK_ARG(sdt == at::kFloat || sdt == at::kBFloat16 || sdt == at::kHalf, "state",
+            "expected float32, bfloat16 or float16, got ", sdt);
+  CHECK_ARG(state.dim() == 4 && state.size(1) == HV && state.size(2) == K && state.size(3) == V,
+            "state", "expected shape [N, ", HV, ", ", K, ", ", V, "], got ", state.sizes());
+  CHECK_ARG(state.stride(3) == 1 && state.stride(2) == V && state.stride(1) == K * V, "state",
+            "each slot must be dense [HV, K, V] (only the slot stride is free), got strides ",
+            state.strides());
+  if (cu_seqlens.has_value()) {
+    auto cu = offsets(*cu_seqlens, B, "cu_seqlens");
+    for (int64_t i = 0; i < B; ++i)
+      CHECK_ARG(cu[i + 1] - cu[i] == 1, "cu_seqlens", "decode takes one token per row, got ",
+                cu[i + 1] - cu[i], " tokens in row ", i);
+  }
+  const auto slots = slot_plan(state_indices, B, state.size(0), -1, "state_indices");
+
+  Tensor out = at::empty({B, 1, HV, V}, q.options());
+  const float sb = static_cast<float>(softplus_beta), thr = static_cast<float>(softplus_threshold);
+  const float scale = 1.f / std::sqrt(static_cast<float>(K));
+  DISPATCH_ACTIVATION(q.scalar_type(), "fused_sigmoid_gating_delta_rule_update", [&] {
+    using T = scalar_t;
+    DISPATCH_ACTIVATION(a.scalar_type(), "fused_sigmoid_gating_delta_rule_update", [&] {
+      using TA = scalar_t;
+      DISPATCH_ACTIVATION(sdt, "fused_sigmoid_gating_delta_rule_update", [&] {
+        using S = scalar_t;
+        const T *qp = q.data_ptr<T>(), *kp = k.data_ptr<T>(), *vp = v.data_ptr<T>();
+        const TA *ap = a.data_ptr<TA>(), *bp = b.data_ptr<TA>();
+        S* sp = state.data_ptr<S>();
+        T* op = out.data_ptr<T>();
+        at::parallel_for(0, B * HV, 1, [&](int64_t begin, int64_t end) {
+          std::vector<float> qf(K), kf(K), vf(V), of(V);
+          for (int64_t item = begin; item < end; ++item) {
+            const int64_t r = item / HV, h = item % HV, hk = h / G;
+            T* o = op + (r * HV + h) * V;
+            if (slots[r] < 0) {  // pad row: zeros out, state untouched
+              std::fill(o, o + V, T(0));
+              continue;
+            }
+            const T* qr = qp + r * q.stride(1) + hk * q.stride(2);
+            const T* kr = kp + r * k.stride(1) + hk * k.stride(2);
+            const T* vr = vp + r * v.stride(1) + h * v.stride(2);
+            float qn = 0.f, kn = 0.f;
+            for (int64_t i = 0; i < K; ++i) {
+              qf[i] = static_cast<float>(qr[i]);
+              kf[i] = static_cast<float>(kr[i]);
+              qn += qf[i] * qf[i];
+              kn += kf[i] * kf[i];
+            }
+            if (use_qk_l2norm_in_kernel) {
+              const float iq = 1.f / std::sqrt(qn + kL2NormEps), ik = 1.f / std::sqrt(kn + kL2NormEps);
+              for (int64_t i = 0; i < K; ++i) qf[i] *= iq, kf[i] *= ik;
+            }
+            for (int64_t j = 0; j < V; ++j) vf[j] = static_cast<float>(vr[j]);
+            const float x = static_cast<float>(ap[r * a.stride(0) + h * a.stride(1)]) + bias[h];
+            const float decay = std::exp(-std::exp(A[h]) * softplus(x, sb, thr));
+            const float beta = sigmoid(static_cast<float>(bp[r * b.stride(0) + h * b.stride(1)]));
+            decode_head<S>(sp + slots[r] * state.stride(0) + h * K * V, K, V, qf.data(), kf.data(),
+                           vf.data(), decay, beta, scale, of.data());
+            for (int64_t j = 0; j < V; ++j) o[j] = static_cast<T>(of[j]);
+          }
+        });
+      });
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(gdn_kernels, CPU, m) {
+  m.impl("fused_gdn_gating", &fused_gdn_gating);
+  m.impl("fused_sigmoid_gating_delta_rule_update", &fused_sigmoid_gating_delta_rule_update);
+}
+
+}  // namespace gdn_kernels

@@ -14,10 +14,12 @@ import kernels
 import reference as R
 from benchmarks.common import (VLLM_INSTALL, compare, copy_bandwidth, ensure_caching_malloc,
                                vllm_ops, write_report)
-from cases.gdn import decode_inputs
+from cases.gdn import decode_inputs, prefill_inputs
 
 SHAPE = dict(HK=16, HV=32, K=128, V=128)
 NAMES = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices")
+PREFILL = ("query", "key", "value", "g", "beta", "initial_state", "output_final_state", "cu_seqlens",
+           "head_first", "use_qk_l2norm_in_kernel", "initial_state_indices")
 
 
 def main() -> None:
@@ -46,6 +48,23 @@ def main() -> None:
                          vllm_over_ours=t["vllm"] / t["ours"] if "vllm" in t else float("nan"),
                          ours_state_GBps=state_bytes / t["ours"] / 1e9,
                          ours_over_copy_bw=state_bytes / t["ours"] / bw))
+    for tokens in (512, 2048, 8192):
+        for n_seq in (1, 4):
+            args = prefill_inputs([tokens // n_seq] * n_seq, **SHAPE, dtype=torch.bfloat16, seed=tokens)
+            pos = [args[n] for n in PREFILL]
+            fns = {"ours_brgemm": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm"),
+                   "ours_blas": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "blas")}
+            if tokens <= 2048:  # the fp32 chunked reference: seconds per call beyond that
+                fns["torch"] = lambda: R.chunk_gated_delta_rule_chunked(**args, precision=R.FP32)
+            if vllm is not None:
+                fns["vllm"] = lambda: vllm.chunk_gated_delta_rule_cpu(*pos, 1e-5)
+            t = compare(fns, rounds=3)
+            best = min(t["ours_brgemm"], t["ours_blas"])
+            rows.append(dict(op="chunk_gated_delta_rule", shape=f"T{tokens}-N{n_seq}-HV32-K128-V128",
+                             **{f"{k}_us": v * 1e6 for k, v in t.items()},
+                             torch_over_ours=t["torch"] / best if "torch" in t else float("nan"),
+                             vllm_over_ours=t["vllm"] / best if "vllm" in t else float("nan"),
+                             ours_tokens_per_s=tokens / best))
     write_report(rows, "gdn")
 
 

@@ -35,3 +35,9 @@ def _(A_log, dt_bias, q, k, v, a, b, state, state_indices, cu_seqlens, use_qk_l2
       softplus_beta=1.0, softplus_threshold=20.0):
     _, B, HV, V = v.shape
     return q.new_empty((B, 1, HV, V))
+
+
+@torch.library.register_fake(f"{NS}::chunk_gated_delta_rule")
+def _(query, key, value, g, beta, initial_state, output_final_state, cu_seqlens, head_first,
+      use_qk_l2norm_in_kernel, initial_state_indices, eps=1e-5, gemm_path="brgemm"):
+    return query.new_empty((*value.shape[:3], value.shape[3]))

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
@@ -73,6 +74,21 @@ inline std::vector<int64_t> slot_plan(const std::optional<Tensor>& indices, int6
     CHECK_ARG(used[i].first != used[i - 1].first, arg, "slot ", used[i].first,
               " is used by rows ", used[i - 1].second, " and ", used[i].second);
   return plan;
+}
+
+// An SSM state pool [N, HV, K, V]: each slot dense, slots apart (only the slot stride is free).
+inline void check_ssm_pool(const Tensor& s, int64_t HV, int64_t K, int64_t V, const char* arg) {
+  check_cpu(s, arg);
+  const auto dt = s.scalar_type();
+  CHECK_ARG(dt == at::kFloat || dt == at::kBFloat16 || dt == at::kHalf, arg,
+            "expected float32, bfloat16 or float16, got ", dt);
+  CHECK_ARG(s.dim() == 4 && s.size(1) == HV && s.size(2) == K && s.size(3) == V, arg,
+            "expected shape [N, ", HV, ", ", K, ", ", V, "], got ", s.sizes());
+  CHECK_ARG(s.stride(3) == 1 && s.stride(2) == V && s.stride(1) == K * V, arg,
+            "each slot must be dense [HV, K, V] (only the slot stride is free), got strides ",
+            s.strides());
+  CHECK_ARG(s.size(0) <= 1 || s.stride(0) >= HV * K * V, arg, "slot stride ", s.stride(0),
+            " is smaller than a slot (", HV * K * V, "): slots would share storage");
 }
 
 // [N+1] int32 offsets starting at 0, non-decreasing, ending at `total`.

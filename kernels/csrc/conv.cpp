@@ -13,6 +13,8 @@ namespace {
 constexpr int64_t kMaxWidth = 16;
 constexpr int64_t kVnniBlock = 32;
 constexpr int64_t kPackedWidth = 4;
+// The packed-tap fast path loads kVec channels of one VNNI block at a time.
+static_assert(kVnniBlock % kVec == 0, "a vector must not straddle VNNI blocks");
 constexpr int64_t kChannelBlock = 1024;  // channels per work item: 2 KiB of bf16 per token row
 constexpr int64_t kTokenTile = 64;       // tokens per prefill work item
 constexpr int64_t kDecodeBlock = 1024;   // channels per decode work item (all rows)
@@ -108,9 +110,21 @@ Weights<T> make_weights(const Tensor& weight, const Tensor& bias, bool packed) {
                     weight.stride(1), packed, bias.defined() ? bias.data_ptr<T>() : nullptr};
 }
 
+// Rank and memory checks of the pool, before anything reads its sizes.
+void check_pool_tensor(const Tensor& s) {
+  check_cpu(s, "conv_states");
+  CHECK_ARG(s.dim() == 3, "conv_states", "expected shape [N, D, state_len], got ", s.sizes());
+  // Rows run in parallel and shift their slot in place: slots sharing bytes would race.
+  CHECK_ARG(at::has_internal_overlap(s) != at::MemOverlap::Yes, "conv_states",
+            "elements overlap in memory (e.g. an expanded pool): slots must not share storage");
+  const int64_t footprint = s.numel() == 0 ? 0 : 1 + (s.size(1) - 1) * s.stride(1) + (s.size(2) - 1) * s.stride(2);
+  CHECK_ARG(s.size(0) <= 1 || s.stride(0) >= footprint, "conv_states", "slot stride ", s.stride(0),
+            " is smaller than a slot's extent ", footprint, ": slots would share storage");
+}
+
 template <typename T>
 Pool<T> make_pool(const Tensor& s, int64_t D, int64_t W, at::ScalarType dtype) {
-  check_cpu(s, "conv_states");
+  check_pool_tensor(s);
   CHECK_ARG(s.scalar_type() == dtype, "conv_states", "expected x's dtype ", dtype, ", got ",
             s.scalar_type());
   CHECK_ARG(s.dim() == 3 && s.size(1) == D, "conv_states", "expected shape [N, ", D,
@@ -298,6 +312,7 @@ Tensor causal_conv1d_fwd(const Tensor& x, const Tensor& weight, const std::optio
     CHECK_ARG(!cache_indices.has_value(), "cache_indices", "given without conv_states");
     CHECK_ARG(!has_initial_state.has_value(), "has_initial_state", "given without conv_states");
   } else {
+    check_pool_tensor(*conv_states);
     auto plan = slot_plan(cache_indices, B, conv_states->size(0), pad_slot_id, "cache_indices");
     Tensor init;
     if (has_initial_state.has_value()) {
@@ -454,10 +469,11 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_states, const Te
   check_activation_dtype(x, "x");
   CHECK_ARG(x.dim() == 2 || x.dim() == 3, "x", "expected [B, D] or [B, L, D], got shape ",
             x.sizes());
-  CHECK_ARG(x.numel() == 0 || x.stride(-1) == 1, "x",
+  CHECK_ARG(x.numel() == 0 || x.size(-1) == 1 || x.stride(-1) == 1, "x",
             "channels must be contiguous (stride(-1) == 1), got strides ", x.strides());
   const int64_t B = x.size(0), D = x.size(-1);
   const Tensor bias_c = check_weights(weight, bias, D, x.scalar_type(), is_weight_packed);
+  check_pool_tensor(conv_states);
   auto slots = slot_plan(conv_state_indices, B, conv_states.size(0), pad_slot_id,
                          "conv_state_indices");
   Tensor out = at::empty(x.sizes(), x.options());

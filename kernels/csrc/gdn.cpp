@@ -6,6 +6,7 @@
 //   pass 2 writes S' while the slot is still in cache. Each slot crosses memory once each way.
 // Arithmetic is fp32; a bf16/fp16 state is rounded once, when written back.
 #include "common.h"
+#include "gemm.h"
 
 #include <cmath>
 
@@ -145,15 +146,8 @@ Tensor fused_sigmoid_gating_delta_rule_update(
   const auto A = head_vector(A_log, HV, "A_log");
   const auto bias = head_vector(dt_bias, HV, "dt_bias");
   CHECK_ARG(softplus_beta > 0, "softplus_beta", "must be positive, got ", softplus_beta);
-  check_cpu(state, "state");
+  check_ssm_pool(state, HV, K, V, "state");
   const auto sdt = state.scalar_type();
-  CHECK_ARG(sdt == at::kFloat || sdt == at::kBFloat16 || sdt == at::kHalf, "state",
-            "expected float32, bfloat16 or float16, got ", sdt);
-  CHECK_ARG(state.dim() == 4 && state.size(1) == HV && state.size(2) == K && state.size(3) == V,
-            "state", "expected shape [N, ", HV, ", ", K, ", ", V, "], got ", state.sizes());
-  CHECK_ARG(state.stride(3) == 1 && state.stride(2) == V && state.stride(1) == K * V, "state",
-            "each slot must be dense [HV, K, V] (only the slot stride is free), got strides ",
-            state.strides());
   if (cu_seqlens.has_value()) {
     auto cu = offsets(*cu_seqlens, B, "cu_seqlens");
     for (int64_t i = 0; i < B; ++i)
@@ -213,11 +207,180 @@ Tensor fused_sigmoid_gating_delta_rule_update(
   return out;
 }
 
+// ---- §3 chunked prefill ------------------------------------------------------------------------
+//
+// Per (sequence, v head), chunks of kChunk tokens from the sequence's start, the state S [K, V] in
+// fp32 throughout. With G the inclusive cumsum of g in the chunk and Γ_ij = exp(G_i − G_j) (j ≤ i):
+//   (I + L)·W = diag(β·e^G)·K,  (I + L)·U = diag(β)·V,  L = strict_tril(diag(β)·K·Kᵀ ⊙ Γ)
+//   Δ = U − W·S;  O = (Q ⊙ e^G)·S + (Q·Kᵀ ⊙ Γ)·Δ;  S ← e^{G_last}·S + (K ⊙ e^{G_last − G})ᵀ·Δ
+// (Q carries the 1/sqrt(K) scale.) The five products go through gemm(); the unit-lower-triangular
+// systems are solved by forward substitution.
+
+constexpr int64_t kChunk = 64;
+
+struct ChunkScratch {
+  std::vector<float> q, k, v, kd, w, u, delta, o, kk, qk, g, beta, S, gemm;
+  ChunkScratch(int64_t K, int64_t V)
+      : q(kChunk * K), k(kChunk * K), v(kChunk * V), kd(kChunk * K), w(kChunk * K), u(kChunk * V),
+        delta(kChunk * V), o(kChunk * V), kk(kChunk * kChunk), qk(kChunk * kChunk), g(kChunk),
+        beta(kChunk), S(K * V) {}
+};
+
+// rows[i] −= Σ_{j<i} L[i, j]·rows[j] for the m rows of x (n columns): (I + L)⁻¹ applied in place.
+inline void forward_substitute(const float* L, int64_t m, float* x, int64_t n) {
+  for (int64_t i = 1; i < m; ++i) {
+    float* xi = x + i * n;
+    for (int64_t j = 0; j < i; ++j) {
+      const Vec lij(L[i * kChunk + j]);
+      const float* xj = x + j * n;
+      for (int64_t c = 0; c < n; c += kVec) {
+        const int64_t r = std::min(kVec, n - c);
+        (Vec::loadu(xi + c, r) - lij * Vec::loadu(xj + c, r)).store(xi + c, r);
+      }
+    }
+  }
+}
+
+template <typename T, typename S>
+void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, int64_t ks,
+                int64_t vs, const float* g, int64_t gs, const T* betap, int64_t bs, int64_t len,
+                S* state, int64_t K, int64_t V, bool l2norm, float eps, T* out, int64_t os,
+                ChunkScratch& w) {
+  const float scale = 1.f / std::sqrt(static_cast<float>(K));
+  float* Sf = w.S.data();
+  for (int64_t i = 0; i < K * V; ++i) Sf[i] = static_cast<float>(state[i]);
+  for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
+    const int64_t m = std::min(kChunk, len - c0);
+    float G = 0.f;
+    for (int64_t t = 0; t < m; ++t) {  // gather the chunk in fp32
+      const int64_t tt = c0 + t;
+      float qn = 0.f, kn = 0.f;
+      for (int64_t i = 0; i < K; ++i) {
+        const float qi = static_cast<float>(q[tt * qs + i]), ki = static_cast<float>(k[tt * ks + i]);
+        w.q[t * K + i] = qi;
+        w.k[t * K + i] = ki;
+        qn += qi * qi;
+        kn += ki * ki;
+      }
+      const float iq = (l2norm ? 1.f / std::sqrt(qn + eps) : 1.f) * scale;
+      const float ik = l2norm ? 1.f / std::sqrt(kn + eps) : 1.f;
+      for (int64_t i = 0; i < K; ++i) w.q[t * K + i] *= iq, w.k[t * K + i] *= ik;
+      for (int64_t j = 0; j < V; ++j) w.v[t * V + j] = static_cast<float>(v[tt * vs + j]);
+      G += g[tt * gs];
+      w.g[t] = G;
+      w.beta[t] = static_cast<float>(betap[tt * bs]);
+    }
+    gemm(path, m, m, K, {w.k.data(), K}, {w.k.data(), K, true}, w.kk.data(), kChunk, false, w.gemm);
+    gemm(path, m, m, K, {w.q.data(), K}, {w.k.data(), K, true}, w.qk.data(), kChunk, false, w.gemm);
+    for (int64_t i = 0; i < m; ++i) {  // L (in kk) and the masked, decayed Q·Kᵀ (in qk)
+      for (int64_t j = 0; j < m; ++j) {
+        const float gamma = j <= i ? std::exp(w.g[i] - w.g[j]) : 0.f;
+        w.kk[i * kChunk + j] = j < i ? w.beta[i] * w.kk[i * kChunk + j] * gamma : 0.f;
+        w.qk[i * kChunk + j] *= gamma;
+      }
+      const float eg = std::exp(w.g[i]);
+      for (int64_t c = 0; c < K; ++c) w.w[i * K + c] = w.beta[i] * eg * w.k[i * K + c];
+      for (int64_t c = 0; c < V; ++c) w.u[i * V + c] = w.beta[i] * w.v[i * V + c];
+    }
+    forward_substitute(w.kk.data(), m, w.w.data(), K);
+    forward_substitute(w.kk.data(), m, w.u.data(), V);
+    gemm(path, m, V, K, {w.w.data(), K}, {Sf, V}, w.delta.data(), V, false, w.gemm);  // W·S
+    for (int64_t i = 0; i < m * V; ++i) w.delta[i] = w.u[i] - w.delta[i];
+    for (int64_t i = 0; i < m; ++i) {  // Q ⊙ e^G, reusing q
+      const float eg = std::exp(w.g[i]);
+      for (int64_t c = 0; c < K; ++c) w.q[i * K + c] *= eg;
+    }
+    gemm(path, m, V, K, {w.q.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
+    gemm(path, m, V, m, {w.qk.data(), kChunk}, {w.delta.data(), V}, w.o.data(), V, true, w.gemm);
+    const float g_last = w.g[m - 1], e_last = std::exp(g_last);
+    for (int64_t i = 0; i < m; ++i) {
+      const float d = std::exp(g_last - w.g[i]);
+      for (int64_t c = 0; c < K; ++c) w.kd[i * K + c] = w.k[i * K + c] * d;
+    }
+    for (int64_t i = 0; i < K * V; ++i) Sf[i] *= e_last;
+    gemm(path, K, V, m, {w.kd.data(), K, true}, {w.delta.data(), V}, Sf, V, true, w.gemm);
+    for (int64_t t = 0; t < m; ++t)
+      for (int64_t j = 0; j < V; ++j) out[(c0 + t) * os + j] = static_cast<T>(w.o[t * V + j]);
+  }
+  for (int64_t i = 0; i < K * V; ++i) state[i] = static_cast<S>(Sf[i]);
+}
+
+Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tensor& value,
+                              const Tensor& g, const Tensor& beta, const Tensor& initial_state,
+                              bool output_final_state, const Tensor& cu_seqlens, bool head_first,
+                              bool use_qk_l2norm_in_kernel, const Tensor& initial_state_indices,
+                              double eps, const std::string& gemm_path) {
+  (void)output_final_state;  // the pool is always updated in place, as in vLLM
+  const GemmPath path = parse_gemm_path(gemm_path);
+  CHECK_ARG(!head_first, "head_first", "only head_first=False ([1, T, H, D]) is in the contract");
+  check_cpu(query, "query");
+  CHECK_ARG(query.dim() == 4 && query.size(0) == 1, "query", "expected shape [1, T, HK, K], got ",
+            query.sizes());
+  const int64_t T = query.size(1), HK = query.size(2), K = query.size(3);
+  check_qkv(query, "query", T);
+  check_qkv(key, "key", T);
+  CHECK_ARG(key.sizes() == query.sizes(), "key", "expected the shape of query ", query.sizes(),
+            ", got ", key.sizes());
+  check_qkv(value, "value", T);
+  const int64_t HV = value.size(2), V = value.size(3);
+  CHECK_ARG(HK > 0 && HV % HK == 0, "value", "v heads (", HV, ") must be a multiple of q/k heads (",
+            HK, ")");
+  for (const auto& [t, name] :
+       {std::pair<const Tensor&, const char*>{key, "key"}, {value, "value"}})
+    CHECK_ARG(t.scalar_type() == query.scalar_type(), name, "expected query's dtype ",
+              query.scalar_type(), ", got ", t.scalar_type());
+  check_cpu(g, "g");
+  check_dtype(g, at::kFloat, "g");
+  check_shape(g, {1, T, HV}, "g");
+  check_cpu(beta, "beta");
+  CHECK_ARG(beta.scalar_type() == query.scalar_type(), "beta", "expected query's dtype ",
+            query.scalar_type(), ", got ", beta.scalar_type());
+  check_shape(beta, {1, T, HV}, "beta");
+  const Tensor& state = initial_state;
+  check_ssm_pool(state, HV, K, V, "initial_state");
+  const auto sdt = state.scalar_type();
+  const auto cu = offsets(cu_seqlens, T, "cu_seqlens");
+  const int64_t N = static_cast<int64_t>(cu.size()) - 1;
+  const auto slots = slot_plan(initial_state_indices, N, state.size(0), -1, "initial_state_indices");
+  const int64_t G = HV / HK;
+
+  Tensor out = at::zeros({1, T, HV, V}, query.options());  // pad sequences output zeros
+  DISPATCH_ACTIVATION(query.scalar_type(), "chunk_gated_delta_rule", [&] {
+    using T_ = scalar_t;
+    DISPATCH_ACTIVATION(sdt, "chunk_gated_delta_rule", [&] {
+      using S = scalar_t;
+      const T_ *qp = query.data_ptr<T_>(), *kp = key.data_ptr<T_>(), *vp = value.data_ptr<T_>();
+      const T_* bp = beta.data_ptr<T_>();
+      const float* gp = g.data_ptr<float>();
+      S* sp = state.data_ptr<S>();
+      T_* op = out.data_ptr<T_>();
+      at::parallel_for(0, N * HV, 1, [&](int64_t begin, int64_t end) {
+        ChunkScratch scratch(K, V);
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t i = item / HV, h = item % HV, hk = h / G, t0 = cu[i], len = cu[i + 1] - cu[i];
+          if (slots[i] < 0 || len == 0) continue;  // pad: nothing read or written; empty: unchanged
+          chunk_head<T_, S>(path, qp + t0 * query.stride(1) + hk * query.stride(2),
+                            kp + t0 * key.stride(1) + hk * key.stride(2),
+                            vp + t0 * value.stride(1) + h * value.stride(2), query.stride(1),
+                            key.stride(1), value.stride(1), gp + t0 * g.stride(1) + h * g.stride(2),
+                            g.stride(1), bp + t0 * beta.stride(1) + h * beta.stride(2), beta.stride(1),
+                            len, sp + slots[i] * state.stride(0) + h * K * V, K, V,
+                            use_qk_l2norm_in_kernel, static_cast<float>(eps),
+                            op + (t0 * HV + h) * V, HV * V, scratch);
+        }
+        gemm_release(path);
+      });
+    });
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(gdn_kernels, CPU, m) {
   m.impl("fused_gdn_gating", &fused_gdn_gating);
   m.impl("fused_sigmoid_gating_delta_rule_update", &fused_sigmoid_gating_delta_rule_update);
+  m.impl("chunk_gated_delta_rule", &chunk_gated_delta_rule);
 }
 
 }  // namespace gdn_kernels

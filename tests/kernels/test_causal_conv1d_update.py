@@ -132,3 +132,23 @@ def test_torch_compile_fullgraph(ops):
     fn = torch.compile(lambda *a: ops.causal_conv1d_update(*a), fullgraph=True, backend="aot_eager")
     got = fn(*args)
     assert torch.equal(got, want) and torch.equal(args[1], eager_pool)
+
+
+def test_pools_whose_slots_share_storage_are_rejected(ops):
+    w, _ = conv_weights(32, 4)
+    x = torch.ones(2, 32)
+    idx = torch.tensor([0, 1], **i32)
+    with pytest.raises(RuntimeError, match=r"^conv_states: elements overlap in memory"):
+        ops.causal_conv1d_update(x, torch.zeros(1, 32, 3).expand(2, 32, 3), w, None, False, None,
+                                 idx, -1, False)
+    squeezed = torch.zeros(200).as_strided((2, 32, 3), (50, 1, 32))   # slot stride < extent 96
+    with pytest.raises(RuntimeError, match=r"^conv_states: slot stride 50 is smaller"):
+        ops.causal_conv1d_update(x, squeezed, w, None, False, None, idx, -1, False)
+    with pytest.raises(RuntimeError, match=r"^conv_states: expected shape \[N, D, state_len\]"):
+        ops.causal_conv1d_update(x, torch.zeros(()), w, None, False, None, idx, -1, False)
+
+
+def test_single_channel(ops):
+    x = torch.randn(1, 2).T                                        # [2, 1], strides (1, 2)
+    w, bias = conv_weights(1, 4)
+    run_and_check(ops, x, conv_states(3, 1, 3), w, bias, True, None, torch.tensor([2, 0], **i32))

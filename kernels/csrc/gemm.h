@@ -1,0 +1,75 @@
+// One small GEMM dispatch layer with two paths, chosen at run time so one process tests both:
+//   brgemm — at::native::cpublas::brgemm (oneDNN ukernel: AMX tiles on Sapphire Rapids and later,
+//            AVX-512 elsewhere), fp32 × fp32 → fp32, no VNNI packing needed in fp32;
+//   blas   — at::native::cpublas::gemm, i.e. the BLAS sgemm (MKL/OpenBLAS) ATen links. Its fp32
+//            entry is not exported to extensions, so the path reaches it the way ATen itself does:
+//            at::mm_out / at::addmm_out on views of the buffers (which call cpublas::gemm).
+// Every call is row-major: C[M, N] (+)= op(A)[M, K] · op(B)[K, N].
+#pragma once
+
+#include <ATen/native/CPUBlas.h>
+
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace gdn_kernels {
+
+enum class GemmPath { kBrgemm, kBlas };
+
+inline GemmPath parse_gemm_path(const std::string& s) {
+  if (s == "brgemm") return GemmPath::kBrgemm;
+  if (s == "blas") return GemmPath::kBlas;
+  TORCH_CHECK(false, "gemm_path: expected \"brgemm\" or \"blas\", got \"", s, "\"");
+}
+
+// A row-major [rows, cols] matrix with leading dimension ld, optionally read transposed.
+struct Mat {
+  const float* p;
+  int64_t ld;
+  bool trans = false;
+};
+
+// C (ldc) (+)= op(A) · op(B); `scratch` holds transposed copies for brgemm, which has none.
+inline void gemm(GemmPath path, int64_t M, int64_t N, int64_t K, Mat A, Mat B, float* C,
+                 int64_t ldc, bool accumulate, std::vector<float>& scratch) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
+    return;
+  }
+  if (path == GemmPath::kBlas) {
+    auto view = [](const Mat& X, int64_t rows, int64_t cols) {
+      const int64_t r = X.trans ? cols : rows, c = X.trans ? rows : cols;
+      Tensor t = at::from_blob(const_cast<float*>(X.p), {r, c}, {X.ld, 1}, at::kFloat);
+      return X.trans ? t.t() : t;
+    };
+    Tensor c = at::from_blob(C, {M, N}, {ldc, 1}, at::kFloat);
+    if (accumulate)
+      at::addmm_out(c, c, view(A, M, K), view(B, K, N));
+    else
+      at::mm_out(c, view(A, M, K), view(B, K, N));
+    return;
+  }
+  // brgemm: materialise transposed operands as plain row-major blocks.
+  auto plain = [&](Mat X, int64_t rows, int64_t cols, size_t offset) -> Mat {
+    if (!X.trans) return X;
+    float* dst = scratch.data() + offset;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = X.p[c * X.ld + r];
+    return Mat{dst, cols, false};
+  };
+  const size_t need = (A.trans ? M * K : 0) + (B.trans ? K * N : 0);
+  if (scratch.size() < need) scratch.resize(need);
+  const Mat a = plain(A, M, K, 0);
+  const Mat b = plain(B, K, N, A.trans ? M * K : 0);
+  at::native::cpublas::brgemm(M, N, K, a.ld, b.ld, ldc, accumulate, a.p, b.p, C, false);
+}
+
+inline void gemm_release(GemmPath path) {
+  if (path == GemmPath::kBrgemm) at::native::cpublas::brgemm_release(false);
+}
+
+}  // namespace gdn_kernels

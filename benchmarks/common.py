@@ -49,19 +49,6 @@ def compare(fns: dict, rounds: int = 7, batch_time: float = 0.03) -> dict:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def timeit(fn, min_time=0.3, min_reps=5, warmup=2) -> float:
-    """Median seconds per call over at least `min_reps` calls and `min_time` seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def copy_bandwidth(nbytes=512 << 20) -> float:
     """Bytes per second moved (read + written) by a large tensor copy on all threads."""
     src = torch.ones(nbytes // 4)
@@ -87,6 +74,21 @@ def vllm_ops():
         return None
     torch.ops.load_library(str(lib))
     return torch.ops._C
+
+
+def contenders():
+    """(our ops, vLLM's ops or None, copy bandwidth): the set-up every kernel benchmark shares.
+    Re-executes the process with caching malloc first (see MALLOC_TUNABLES)."""
+    ensure_caching_malloc()
+    import kernels
+
+    ours = kernels.load()
+    vllm = vllm_ops()
+    if vllm is None:
+        print(f"vLLM CPU build not installed: its column is empty ({VLLM_INSTALL})")
+    bw = copy_bandwidth()
+    print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
+    return ours, vllm, bw
 
 
 def write_report(rows, name: str) -> Path:

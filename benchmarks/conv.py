@@ -11,9 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-import kernels
-from benchmarks.common import (VLLM_INSTALL, compare, copy_bandwidth, ensure_caching_malloc,
-                               vllm_ops, write_report)
+from benchmarks.common import compare, contenders, write_report
 from cases.conv import conv_states, conv_weights, varlen_x
 
 D, W = 8192, 4
@@ -41,13 +39,7 @@ def torch_update(x, states, w, bias, idx):
 
 
 def main() -> None:
-    ensure_caching_malloc()
-    ours = kernels.load()
-    vllm = vllm_ops()
-    if vllm is None:
-        print(f"vLLM CPU build not installed: its column is empty ({VLLM_INSTALL})")
-    bw = copy_bandwidth()
-    print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
+    ours, vllm, bw = contenders()
     w, bias = conv_weights(D, W, dtype=DTYPE)
     packed = ours.causal_conv1d_weight_pack(w)
     rows = []

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import torch
 
-import kernels
 import reference as R
-from benchmarks.common import (VLLM_INSTALL, compare, copy_bandwidth, ensure_caching_malloc,
-                               vllm_ops, write_report)
+from benchmarks.common import compare, contenders, write_report
 from cases.gdn import decode_inputs, prefill_inputs
 
 SHAPE = dict(HK=16, HV=32, K=128, V=128)
@@ -23,13 +21,7 @@ PREFILL = ("query", "key", "value", "g", "beta", "initial_state", "output_final_
 
 
 def main() -> None:
-    ensure_caching_malloc()
-    ours = kernels.load()
-    vllm = vllm_ops()
-    if vllm is None:
-        print(f"vLLM CPU build not installed: its column is empty ({VLLM_INSTALL})")
-    bw = copy_bandwidth()
-    print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
+    ours, vllm, bw = contenders()
     rows = []
     for B in (1, 8, 32, 64):
         args = decode_inputs(B, **SHAPE, dtype=torch.bfloat16, seed=B)

@@ -139,3 +139,18 @@ def test_torch_compile_fullgraph(ops):
     fn = torch.compile(lambda *a: ops.chunk_gated_delta_rule(*a), fullgraph=True, backend="aot_eager")
     got = fn(*args)
     assert torch.equal(got, want) and torch.equal(args[5], eager_state)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_q_k_v_with_different_strides(ops, path):
+    """Hazard 10: offsets of one tensor computed with another's strides. query is a view into a
+    wider buffer, key contiguous, value a view with a token stride of its own."""
+    args = prefill_inputs([70, 9], 2, 4, 32, 16, slots=[1, 0], seed=13)
+    T = 79
+    wide_q = torch.randn(1, T, 5, 40)
+    wide_q[:, :, 1:3, 4:36] = args["query"]
+    wide_v = torch.randn(1, T, 6, 16)
+    wide_v[:, :, 2:6] = args["value"]
+    args.update(query=wide_q[:, :, 1:3, 4:36], value=wide_v[:, :, 2:6])
+    assert len({args[n].stride() for n in ("query", "key", "value")}) == 3
+    run_and_check(ops, args, path)

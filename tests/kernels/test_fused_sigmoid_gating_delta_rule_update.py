@@ -143,3 +143,15 @@ def test_torch_compile_fullgraph(ops):
                        backend="aot_eager")
     got = fn(*args)
     assert torch.equal(got, want) and torch.equal(args[7], eager_state)
+
+
+def test_q_and_k_with_different_strides(ops):
+    """Hazard 10: k's offsets computed with q's strides. q is a view into a wider buffer, k is
+    contiguous, so any mix-up reads the wrong elements."""
+    B, HK, HV, K, V = 3, 2, 4, 32, 16
+    args = decode_inputs(B, HK, HV, K, V, seed=12)
+    wide = torch.randn(1, B, HK + 3, K + 8)
+    wide[:, :, 1:HK + 1, 4:K + 4] = args["q"]
+    args["q"] = wide[:, :, 1:HK + 1, 4:K + 4]
+    assert args["q"].stride() != args["k"].stride()
+    run_and_check(ops, args)

@@ -45,6 +45,10 @@ def test_strided_inputs(ops):
     ("b", torch.zeros(2, 3, dtype=torch.int32), r"^b: expected bfloat16, float16 or float32"),
     ("a", torch.zeros(2, 3, dtype=torch.float64), r"^a: expected bfloat16, float16 or float32"),
     ("A_log", torch.zeros(3, dtype=torch.int64), r"^A_log: expected a floating-point tensor"),
+    ("A_log", torch.zeros(1, 3), r"^A_log: expected shape \[3\]"),
+    ("dt_bias", torch.zeros(3, dtype=torch.int32), r"^dt_bias: expected a floating-point tensor"),
+    ("b", torch.zeros(2, 3, dtype=torch.float64), r"^b: expected bfloat16, float16 or float32"),
+    ("a", torch.zeros(3), r"^a: expected shape \[T, HV\]"),
 ])
 def test_errors_name_the_argument(ops, arg, bad, match):
     args = dict(A_log=torch.zeros(3), a=torch.zeros(2, 3), b=torch.zeros(2, 3), dt_bias=torch.zeros(3))

@@ -154,3 +154,15 @@ def test_q_k_v_with_different_strides(ops, path):
     args.update(query=wide_q[:, :, 1:3, 4:36], value=wide_v[:, :, 2:6])
     assert len({args[n].stride() for n in ("query", "key", "value")}) == 3
     run_and_check(ops, args, path)
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-3])
+def test_eps_is_honoured_for_small_vectors(ops, eps):
+    """q and k with Σx² of the order of eps: a kernel ignoring `eps` (or using another) drifts."""
+    args = prefill_inputs([70, 5], 2, 4, 8, 16, seed=14)
+    args["query"], args["key"] = args["query"] * 2e-3, args["key"] * 2e-3
+    want, want_pool = R.chunk_gated_delta_rule(**args, eps=eps)
+    base, base_pool = R.chunk_gated_delta_rule_chunked(**args, eps=eps, precision=R.FP32)
+    out = call(ops, args, "brgemm", eps=eps)
+    assert_near_baseline(out, want, base, out.dtype, "out")
+    assert_near_baseline(args["initial_state"], want_pool, base_pool, torch.float32, "initial_state")

@@ -155,3 +155,11 @@ def test_q_and_k_with_different_strides(ops):
     args["q"] = wide[:, :, 1:HK + 1, 4:K + 4]
     assert args["q"].stride() != args["k"].stride()
     run_and_check(ops, args)
+
+
+def test_l2norm_eps_matters_for_small_vectors(ops):
+    """Σx² of the order of eps = 1e-5: the eps term changes the result, so it must be the
+    contract's."""
+    args = decode_inputs(2, 1, 2, 4, 8, seed=8)
+    args["q"], args["k"] = args["q"] * 1e-3, args["k"] * 1e-3
+    run_and_check(ops, args)

@@ -18,7 +18,7 @@ static_assert(kVnniBlock % kVec == 0, "a vector must not straddle VNNI blocks");
 constexpr int64_t kChannelBlock = 1024;  // channels per work item: 2 KiB of bf16 per token row
 constexpr int64_t kTokenTile = 64;       // tokens per prefill work item
 constexpr int64_t kDecodeBlock = 1024;   // channels per decode work item (all rows)
-constexpr int64_t kMinParallelWork = 4096;  // channel-tokens below which a call runs inline
+constexpr int64_t kMinParallelWork = 4096;  // decode channel-rows worth waking a thread for
 constexpr int64_t kPrefetch = 8;         // tokens ahead to prefetch in a prefill column
 
 // The conv state pool: element (slot, channel, column) at base[slot*s0 + c*s1 + j*s2].

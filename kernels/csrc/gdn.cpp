@@ -214,17 +214,35 @@ Tensor fused_sigmoid_gating_delta_rule_update(
 //   (I + L)·W = diag(β·e^G)·K,  (I + L)·U = diag(β)·V,  L = strict_tril(diag(β)·K·Kᵀ ⊙ Γ)
 //   Δ = U − W·S;  O = (Q ⊙ e^G)·S + (Q·Kᵀ ⊙ Γ)·Δ;  S ← e^{G_last}·S + (K ⊙ e^{G_last − G})ᵀ·Δ
 // (Q carries the 1/sqrt(K) scale.) The five products go through gemm(); the unit-lower-triangular
-// systems are solved by forward substitution.
+// systems are solved by inverting I + L (forward substitution on the identity, m³/6 operations)
+// and two more products.
 
 constexpr int64_t kChunk = 64;
 
 struct ChunkScratch {
-  std::vector<float> q, k, v, kd, w, u, delta, o, kk, qk, g, beta, S, gemm;
+  std::vector<float> q, k, v, kd, w, u, delta, o, kk, qk, inv, g, beta, S, gemm;
   ChunkScratch(int64_t K, int64_t V)
       : q(kChunk * K), k(kChunk * K), v(kChunk * V), kd(kChunk * K), w(kChunk * K), u(kChunk * V),
-        delta(kChunk * V), o(kChunk * V), kk(kChunk * kChunk), qk(kChunk * kChunk), g(kChunk),
-        beta(kChunk), S(K * V) {}
+        delta(kChunk * V), o(kChunk * V), kk(kChunk * kChunk), qk(kChunk * kChunk),
+        inv(kChunk * kChunk), g(kChunk), beta(kChunk), S(K * V) {}
 };
+
+// y[0, n) = a · x[0, n) (y may be x).
+inline void scale_row(float* y, const float* x, float a, int64_t n) {
+  const Vec va(a);
+  for (int64_t c = 0; c < n; c += kVec) {
+    const int64_t r = std::min(kVec, n - c);
+    (va * Vec::loadu(x + c, r)).store(y + c, r);
+  }
+}
+
+inline float sum_lanes(const Vec& v) {
+  alignas(64) float tmp[kVec];
+  v.store(tmp);
+  float s = 0.f;
+  for (int64_t i = 0; i < kVec; ++i) s += tmp[i];
+  return s;
+}
 
 // rows[i] −= Σ_{j<i} L[i, j]·rows[j] for the m rows of x (n columns): (I + L)⁻¹ applied in place.
 inline void forward_substitute(const float* L, int64_t m, float* x, int64_t n) {
@@ -248,24 +266,37 @@ void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, i
                 ChunkScratch& w) {
   const float scale = 1.f / std::sqrt(static_cast<float>(K));
   float* Sf = w.S.data();
-  for (int64_t i = 0; i < K * V; ++i) Sf[i] = static_cast<float>(state[i]);
+  for (int64_t i = 0; i < K * V; i += kVec) {
+    const int64_t r = std::min(kVec, K * V - i);
+    load_f(state + i, r).store(Sf + i, r);
+  }
   for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
     const int64_t m = std::min(kChunk, len - c0);
     float G = 0.f;
     for (int64_t t = 0; t < m; ++t) {  // gather the chunk in fp32
       const int64_t tt = c0 + t;
-      float qn = 0.f, kn = 0.f;
-      for (int64_t i = 0; i < K; ++i) {
-        const float qi = static_cast<float>(q[tt * qs + i]), ki = static_cast<float>(k[tt * ks + i]);
-        w.q[t * K + i] = qi;
-        w.k[t * K + i] = ki;
-        qn += qi * qi;
-        kn += ki * ki;
+      float* qt = w.q.data() + t * K;
+      float* kt = w.k.data() + t * K;
+      Vec qn(0.f), kn(0.f);
+      for (int64_t i = 0; i < K; i += kVec) {
+        const int64_t r = std::min(kVec, K - i);
+        const Vec qi = load_f(q + tt * qs + i, r), ki = load_f(k + tt * ks + i, r);
+        qi.store(qt + i, r);
+        ki.store(kt + i, r);
+        qn = at::vec::fmadd(qi, qi, qn);
+        kn = at::vec::fmadd(ki, ki, kn);
       }
-      const float iq = (l2norm ? 1.f / std::sqrt(qn + eps) : 1.f) * scale;
-      const float ik = l2norm ? 1.f / std::sqrt(kn + eps) : 1.f;
-      for (int64_t i = 0; i < K; ++i) w.q[t * K + i] *= iq, w.k[t * K + i] *= ik;
-      for (int64_t j = 0; j < V; ++j) w.v[t * V + j] = static_cast<float>(v[tt * vs + j]);
+      const float iq = (l2norm ? 1.f / std::sqrt(sum_lanes(qn) + eps) : 1.f) * scale;
+      const float ik = l2norm ? 1.f / std::sqrt(sum_lanes(kn) + eps) : 1.f;
+      for (int64_t i = 0; i < K; i += kVec) {
+        const int64_t r = std::min(kVec, K - i);
+        (Vec::loadu(qt + i, r) * Vec(iq)).store(qt + i, r);
+        (Vec::loadu(kt + i, r) * Vec(ik)).store(kt + i, r);
+      }
+      for (int64_t j = 0; j < V; j += kVec) {
+        const int64_t r = std::min(kVec, V - j);
+        load_f(v + tt * vs + j, r).store(w.v.data() + t * V + j, r);
+      }
       G += g[tt * gs];
       w.g[t] = G;
       w.beta[t] = static_cast<float>(betap[tt * bs]);
@@ -273,36 +304,54 @@ void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, i
     gemm(path, m, m, K, {w.k.data(), K}, {w.k.data(), K, true}, w.kk.data(), kChunk, false, w.gemm);
     gemm(path, m, m, K, {w.q.data(), K}, {w.k.data(), K, true}, w.qk.data(), kChunk, false, w.gemm);
     for (int64_t i = 0; i < m; ++i) {  // L (in kk) and the masked, decayed Q·Kᵀ (in qk)
-      for (int64_t j = 0; j < m; ++j) {
-        const float gamma = j <= i ? std::exp(w.g[i] - w.g[j]) : 0.f;
-        w.kk[i * kChunk + j] = j < i ? w.beta[i] * w.kk[i * kChunk + j] * gamma : 0.f;
-        w.qk[i * kChunk + j] *= gamma;
+      // Γ_ij = exp(G_i − G_j) for j ≤ i (the exponent is ≤ 0 there: no overflow), 0 above.
+      float* kk = w.kk.data() + i * kChunk;
+      float* qk = w.qk.data() + i * kChunk;
+      const Vec gi(w.g[i]), bi(w.beta[i]);
+      for (int64_t j = 0; j <= i; j += kVec) {
+        const int64_t r = std::min(kVec, i + 1 - j);
+        const Vec gamma = (gi - Vec::loadu(w.g.data() + j, r)).exp();
+        (bi * Vec::loadu(kk + j, r) * gamma).store(kk + j, r);
+        (Vec::loadu(qk + j, r) * gamma).store(qk + j, r);
       }
-      const float eg = std::exp(w.g[i]);
-      for (int64_t c = 0; c < K; ++c) w.w[i * K + c] = w.beta[i] * eg * w.k[i * K + c];
-      for (int64_t c = 0; c < V; ++c) w.u[i * V + c] = w.beta[i] * w.v[i * V + c];
+      kk[i] = 0.f;  // strictly lower: L has no diagonal
+      std::fill(kk + i + 1, kk + m, 0.f);
+      std::fill(qk + i + 1, qk + m, 0.f);
+      // right-hand sides diag(β·e^G)·K and diag(β)·V, in kd and delta for now
+      scale_row(w.kd.data() + i * K, w.k.data() + i * K, w.beta[i] * std::exp(w.g[i]), K);
+      scale_row(w.delta.data() + i * V, w.v.data() + i * V, w.beta[i], V);
     }
-    forward_substitute(w.kk.data(), m, w.w.data(), K);
-    forward_substitute(w.kk.data(), m, w.u.data(), V);
+    for (int64_t i = 0; i < m; ++i) {  // inv = I, then (I + L)⁻¹ row by row
+      std::fill(w.inv.begin() + i * m, w.inv.begin() + (i + 1) * m, 0.f);
+      w.inv[i * m + i] = 1.f;
+    }
+    forward_substitute(w.kk.data(), m, w.inv.data(), m);
+    gemm(path, m, K, m, {w.inv.data(), m}, {w.kd.data(), K}, w.w.data(), K, false, w.gemm);
+    gemm(path, m, V, m, {w.inv.data(), m}, {w.delta.data(), V}, w.u.data(), V, false, w.gemm);
     gemm(path, m, V, K, {w.w.data(), K}, {Sf, V}, w.delta.data(), V, false, w.gemm);  // W·S
-    for (int64_t i = 0; i < m * V; ++i) w.delta[i] = w.u[i] - w.delta[i];
-    for (int64_t i = 0; i < m; ++i) {  // Q ⊙ e^G, reusing q
-      const float eg = std::exp(w.g[i]);
-      for (int64_t c = 0; c < K; ++c) w.q[i * K + c] *= eg;
+    for (int64_t i = 0; i < m * V; i += kVec) {  // Δ = U − W·S
+      const int64_t r = std::min(kVec, m * V - i);
+      (Vec::loadu(w.u.data() + i, r) - Vec::loadu(w.delta.data() + i, r)).store(w.delta.data() + i, r);
     }
+    for (int64_t i = 0; i < m; ++i)  // Q ⊙ e^G, reusing q
+      scale_row(w.q.data() + i * K, w.q.data() + i * K, std::exp(w.g[i]), K);
     gemm(path, m, V, K, {w.q.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
     gemm(path, m, V, m, {w.qk.data(), kChunk}, {w.delta.data(), V}, w.o.data(), V, true, w.gemm);
     const float g_last = w.g[m - 1], e_last = std::exp(g_last);
-    for (int64_t i = 0; i < m; ++i) {
-      const float d = std::exp(g_last - w.g[i]);
-      for (int64_t c = 0; c < K; ++c) w.kd[i * K + c] = w.k[i * K + c] * d;
-    }
-    for (int64_t i = 0; i < K * V; ++i) Sf[i] *= e_last;
+    for (int64_t i = 0; i < m; ++i)
+      scale_row(w.kd.data() + i * K, w.k.data() + i * K, std::exp(g_last - w.g[i]), K);
+    scale_row(Sf, Sf, e_last, K * V);
     gemm(path, K, V, m, {w.kd.data(), K, true}, {w.delta.data(), V}, Sf, V, true, w.gemm);
     for (int64_t t = 0; t < m; ++t)
-      for (int64_t j = 0; j < V; ++j) out[(c0 + t) * os + j] = static_cast<T>(w.o[t * V + j]);
+      for (int64_t j = 0; j < V; j += kVec) {
+        const int64_t r = std::min(kVec, V - j);
+        store_f(out + (c0 + t) * os + j, Vec::loadu(w.o.data() + t * V + j, r), r);
+      }
   }
-  for (int64_t i = 0; i < K * V; ++i) state[i] = static_cast<S>(Sf[i]);
+  for (int64_t i = 0; i < K * V; i += kVec) {
+    const int64_t r = std::min(kVec, K * V - i);
+    store_f(state + i, Vec::loadu(Sf + i, r), r);
+  }
 }
 
 Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tensor& value,

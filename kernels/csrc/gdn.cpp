@@ -143,6 +143,8 @@ Tensor fused_sigmoid_gating_delta_rule_update(
     check_activation_dtype(t, name);
     check_shape(t, {B, HV}, name);
   }
+  CHECK_ARG(b.scalar_type() == a.scalar_type(), "b", "expected a's dtype ", a.scalar_type(),
+            ", got ", b.scalar_type());
   const auto A = head_vector(A_log, HV, "A_log");
   const auto bias = head_vector(dt_bias, HV, "dt_bias");
   CHECK_ARG(softplus_beta > 0, "softplus_beta", "must be positive, got ", softplus_beta);
@@ -220,11 +222,11 @@ Tensor fused_sigmoid_gating_delta_rule_update(
 constexpr int64_t kChunk = 64;
 
 struct ChunkScratch {
-  std::vector<float> q, k, v, kd, w, u, delta, o, kk, qk, inv, g, beta, S, gemm;
+  std::vector<float> q, k, v, kd, w, u, delta, o, kk, qk, inv, g, graw, run, beta, S, gemm;
   ChunkScratch(int64_t K, int64_t V)
       : q(kChunk * K), k(kChunk * K), v(kChunk * V), kd(kChunk * K), w(kChunk * K), u(kChunk * V),
         delta(kChunk * V), o(kChunk * V), kk(kChunk * kChunk), qk(kChunk * kChunk),
-        inv(kChunk * kChunk), g(kChunk), beta(kChunk), S(K * V) {}
+        inv(kChunk * kChunk), g(kChunk), graw(kChunk), run(kChunk), beta(kChunk), S(K * V) {}
 };
 
 // y[0, n) = a · x[0, n) (y may be x).
@@ -297,20 +299,29 @@ void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, i
         const int64_t r = std::min(kVec, V - j);
         load_f(v + tt * vs + j, r).store(w.v.data() + t * V + j, r);
       }
-      G += g[tt * gs];
+      w.graw[t] = g[tt * gs];
+      G += w.graw[t];
       w.g[t] = G;
       w.beta[t] = static_cast<float>(betap[tt * bs]);
     }
     gemm(path, m, m, K, {w.k.data(), K}, {w.k.data(), K, true}, w.kk.data(), kChunk, false, w.gemm);
     gemm(path, m, m, K, {w.q.data(), K}, {w.k.data(), K, true}, w.qk.data(), kChunk, false, w.gemm);
+    // Γ_ij = exp(G_i − G_j) for j ≤ i, 0 above, built from run[j] = Σ_{j<s≤i} g_s: running sums
+    // of consecutive gates. The difference of two cumulative sums would lose the small steps once
+    // |G| is large, and is −∞ − (−∞) = NaN after a −∞ gate; run[] is exact there (and ≤ 0).
+    float* run = w.run.data();
     for (int64_t i = 0; i < m; ++i) {  // L (in kk) and the masked, decayed Q·Kᵀ (in qk)
-      // Γ_ij = exp(G_i − G_j) for j ≤ i (the exponent is ≤ 0 there: no overflow), 0 above.
       float* kk = w.kk.data() + i * kChunk;
       float* qk = w.qk.data() + i * kChunk;
-      const Vec gi(w.g[i]), bi(w.beta[i]);
+      const Vec gi(w.graw[i]), bi(w.beta[i]);
+      for (int64_t j = 0; j < i; j += kVec) {
+        const int64_t r = std::min(kVec, i - j);
+        (Vec::loadu(run + j, r) + gi).store(run + j, r);
+      }
+      run[i] = 0.f;
       for (int64_t j = 0; j <= i; j += kVec) {
         const int64_t r = std::min(kVec, i + 1 - j);
-        const Vec gamma = (gi - Vec::loadu(w.g.data() + j, r)).exp();
+        const Vec gamma = Vec::loadu(run + j, r).exp();
         (bi * Vec::loadu(kk + j, r) * gamma).store(kk + j, r);
         (Vec::loadu(qk + j, r) * gamma).store(qk + j, r);
       }
@@ -337,9 +348,9 @@ void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, i
       scale_row(w.q.data() + i * K, w.q.data() + i * K, std::exp(w.g[i]), K);
     gemm(path, m, V, K, {w.q.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
     gemm(path, m, V, m, {w.qk.data(), kChunk}, {w.delta.data(), V}, w.o.data(), V, true, w.gemm);
-    const float g_last = w.g[m - 1], e_last = std::exp(g_last);
-    for (int64_t i = 0; i < m; ++i)
-      scale_row(w.kd.data() + i * K, w.k.data() + i * K, std::exp(g_last - w.g[i]), K);
+    const float e_last = std::exp(w.g[m - 1]);
+    for (int64_t i = 0; i < m; ++i)  // run[i] = Σ_{i<s<m} g_s = G_last − G_i, now
+      scale_row(w.kd.data() + i * K, w.k.data() + i * K, std::exp(run[i]), K);
     scale_row(Sf, Sf, e_last, K * V);
     gemm(path, K, V, m, {w.kd.data(), K, true}, {w.delta.data(), V}, Sf, V, true, w.gemm);
     for (int64_t t = 0; t < m; ++t)

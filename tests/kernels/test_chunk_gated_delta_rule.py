@@ -166,3 +166,22 @@ def test_eps_is_honoured_for_small_vectors(ops, eps):
     out = call(ops, args, "brgemm", eps=eps)
     assert_near_baseline(out, want, base, out.dtype, "out")
     assert_near_baseline(args["initial_state"], want_pool, base_pool, torch.float32, "initial_state")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_extreme_gates(ops, path):
+    """A −∞ gate (exp → 0: the state is wiped) and a −1e7 gate inside chunks. Built from
+    differences of cumulative sums, Γ would be −∞ − (−∞) = NaN, or lose every later small step
+    to the rounding of |G| ≈ 1e7. The baseline here is the fp32 recurrence (the chunked reference
+    form shares that weakness; it is only a cross-check)."""
+    args = prefill_inputs([70, 40], 2, 4, 16, 16, slots=[1, 0], seed=15)
+    g = args["g"].clone()
+    g[0, 3, 1] = -float("inf")
+    g[0, 75, :] = -1e7
+    args["g"] = g
+    want_out, want_pool = R.chunk_gated_delta_rule(**args)
+    base_out, base_pool = R.chunk_gated_delta_rule(**args, precision=R.FP32)
+    out = call(ops, args, path)
+    assert torch.isfinite(out).all() and torch.isfinite(args["initial_state"]).all()
+    assert_near_baseline(out, want_out, base_out, out.dtype, "out")
+    assert_near_baseline(args["initial_state"], want_pool, base_pool, torch.float32, "initial_state")

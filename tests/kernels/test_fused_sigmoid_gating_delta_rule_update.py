@@ -106,6 +106,7 @@ ERRORS = [
     (dict(state=torch.zeros(3, 2, 4, 8, dtype=torch.float64)), r"^state: expected float32, bfloat16 or float16"),
     (dict(a=torch.zeros(2, 3)), r"^a: expected shape \[2, 2\]"),
     (dict(b=torch.zeros(2, 2, dtype=torch.int32)), r"^b: expected bfloat16, float16 or float32"),
+    (dict(b=torch.zeros(2, 2, dtype=torch.bfloat16)), r"^b: expected a's dtype"),
     (dict(A_log=torch.zeros(3)), r"^A_log: expected shape \[2\]"),
     (dict(dt_bias=torch.zeros(2, 1)), r"^dt_bias: expected shape \[2\]"),
     (dict(q=torch.zeros(1, 2, 2, 4), k=torch.zeros(1, 2, 2, 4), v=torch.zeros(1, 2, 3, 8)), r"^v: v heads \(3\) must be a multiple"),

@@ -58,7 +58,7 @@ def detect_isa() -> str:
 
 
 def compile_flags(isa: str) -> list[str]:
-    return ["-O3", "-std=c++17", "-fopenmp", *_ISA_FLAGS[isa]]
+    return ["-O3", "-fopenmp", *_ISA_FLAGS[isa]]  # the C++ standard is torch's own (C++20)
 
 
 def build_dir(isa: str) -> Path:
@@ -68,24 +68,27 @@ def build_dir(isa: str) -> Path:
     return root / f"{isa}-{tag}"
 
 
+def build(name: str, sources, directory: Path, isa: str, verbose: bool = False) -> None:
+    """Compile `sources` into `directory` (ninja: only what changed) and load the library.
+
+    A compile error is raised as a RuntimeError carrying the compiler's output.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    cpp_extension.load(
+        name=name, sources=[str(s) for s in sources], extra_cflags=compile_flags(isa),
+        extra_include_paths=[str(SRC)], extra_ldflags=["-fopenmp"], build_directory=str(directory),
+        is_python_module=False, verbose=verbose)
+
+
 _loaded: str | None = None
 
 
 def load(verbose: bool = False):
-    """Build if needed, load, and return the ops namespace (torch.ops.gdn_kernels).
-
-    A build error is raised with the compiler's output.
-    """
+    """Build if needed, load, and return the ops namespace (torch.ops.gdn_kernels)."""
     global _loaded
     if _loaded is None:
         isa = detect_isa()
-        directory = build_dir(isa)
-        directory.mkdir(parents=True, exist_ok=True)
-        cpp_extension.load(
-            name=f"{NAMESPACE}_{isa}", sources=[str(s) for s in SOURCES],
-            extra_cflags=compile_flags(isa), extra_include_paths=[str(SRC)],
-            extra_ldflags=["-fopenmp"], build_directory=str(directory),
-            is_python_module=False, verbose=verbose)
+        build(f"{NAMESPACE}_{isa}", SOURCES, build_dir(isa), isa, verbose)
         from kernels import fake  # noqa: F401  (registers the fake implementations)
         _loaded = isa
     return getattr(torch.ops, NAMESPACE)

@@ -18,6 +18,7 @@ static_assert(kVnniBlock % kVec == 0, "a vector must not straddle VNNI blocks");
 constexpr int64_t kChannelBlock = 1024;  // channels per work item: 2 KiB of bf16 per token row
 constexpr int64_t kTokenTile = 64;       // tokens per prefill work item
 constexpr int64_t kDecodeBlock = 1024;   // channels per decode work item (all rows)
+constexpr int64_t kDotProductRows = 4;   // decode batches up to this use bf16 dot products
 constexpr int64_t kMinParallelWork = 4096;  // decode channel-rows worth waking a thread for
 constexpr int64_t kPrefetch = 8;         // tokens ahead to prefetch in a prefill column
 
@@ -367,6 +368,71 @@ inline void update_row_w4_sd(T* s, int64_t col_stride, const T* x, T* out, int64
   }
 }
 
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+// The production case — bf16, VNNI-packed width-4 weights, SD state — on AVX512-BF16: per 16
+// channels two vdpbf16ps (each two fp32 FMAs of exact bf16 products) against the packed pairs
+// (w[c, 2k], w[c, 2k+1]) as they are stored, with the data pairs (s0, s1) and (s2, x) interleaved by
+// vpermt2w. No tap is converted to fp32. n is a multiple of 32 and c0 a multiple of 32.
+inline void update_row_w4_sd_dpbf16(at::BFloat16* s, int64_t col_stride, const at::BFloat16* x,
+                                    at::BFloat16* out, int64_t c0, int64_t n,
+                                    const at::BFloat16* packed, const at::BFloat16* bias,
+                                    bool silu_on) {
+  alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  alignas(64) static const uint16_t kHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                               24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+  const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_load_si512(kHi);
+  at::BFloat16* s0 = s;
+  at::BFloat16* s1 = s + col_stride;
+  at::BFloat16* s2 = s + 2 * col_stride;
+  for (int64_t c = 0; c < n; c += 2 * kVec) {
+    const __m512i a = _mm512_loadu_si512(s0 + c), b = _mm512_loadu_si512(s1 + c);
+    const __m512i d = _mm512_loadu_si512(s2 + c), e = _mm512_loadu_si512(x + c);
+    const at::BFloat16* wb = packed + ((c0 + c) / kVnniBlock) * kVnniBlock * kPackedWidth;
+    Vec b0(0.f), b1(0.f);
+    if (bias) load2_f(bias + c0 + c, 2 * kVec, b0, b1);
+    __m512 y0 = _mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(a, lo, b),
+                                 (__m512bh)_mm512_loadu_si512(wb));
+    __m512 y1 = _mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(a, hi, b),
+                                 (__m512bh)_mm512_loadu_si512(wb + 2 * kVec));
+    y0 = _mm512_dpbf16_ps(y0, (__m512bh)_mm512_permutex2var_epi16(d, lo, e),
+                          (__m512bh)_mm512_loadu_si512(wb + 4 * kVec));
+    y1 = _mm512_dpbf16_ps(y1, (__m512bh)_mm512_permutex2var_epi16(d, hi, e),
+                          (__m512bh)_mm512_loadu_si512(wb + 6 * kVec));
+    store2_f(out + c, activate<at::BFloat16>(Vec(y0), silu_on), activate<at::BFloat16>(Vec(y1), silu_on),
+             2 * kVec);
+    _mm512_storeu_si512(s0 + c, b);  // the history shifts by one: raw moves, exact
+    _mm512_storeu_si512(s1 + c, d);
+    _mm512_storeu_si512(s2 + c, e);
+  }
+}
+#endif
+
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+// Decode of a few bf16 rows with packed width-4 weights and an SD pool: each tap is used once or
+// twice, so it goes straight from the packed weight into dot products (see above); parallel over
+// (row, channel block).
+void update_kernel_dpbf16(const at::BFloat16* x, int64_t xs, at::BFloat16* out,
+                          const std::vector<int64_t>& slots, const Weights<at::BFloat16>& w,
+                          const Pool<at::BFloat16>& pool, bool silu_on) {
+  const int64_t D = w.D, B = static_cast<int64_t>(slots.size());
+  const int64_t n_cb = (D + kDecodeBlock - 1) / kDecodeBlock;
+  const int64_t grain = std::max<int64_t>(1, kMinParallelWork / kDecodeBlock);
+  at::parallel_for(0, B * n_cb, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / n_cb, slot = slots[r];
+      const int64_t c0 = (item % n_cb) * kDecodeBlock, c1 = std::min(c0 + kDecodeBlock, D);
+      if (slot < 0) {
+        std::fill(out + r * D + c0, out + r * D + c1, at::BFloat16(0));
+        continue;
+      }
+      update_row_w4_sd_dpbf16(pool.at(slot, c0, 0), pool.s2, x + r * xs + c0, out + r * D + c0, c0,
+                              c1 - c0, w.w, w.bias, silu_on);
+    }
+  });
+}
+#endif
+
 // One token per row: the window is the slot's first W−1 columns plus x; then those columns shift
 // by one and take x, moved as raw elements (exact, no rounding). A work item is a block of
 // channels for every row: its taps are converted once into an fp32 buffer that stays in L1, and
@@ -477,6 +543,18 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_states, const Te
   auto slots = slot_plan(conv_state_indices, B, conv_states.size(0), pad_slot_id,
                          "conv_state_indices");
   Tensor out = at::empty(x.sizes(), x.options());
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+  if (x.dim() == 2 && x.scalar_type() == at::kBFloat16 && is_weight_packed && B <= kDotProductRows &&
+      D % (2 * kVec) == 0 && !num_accepted_tokens.has_value()) {
+    const auto pool = make_pool<at::BFloat16>(conv_states, D, weight.size(1), x.scalar_type());
+    const auto w = make_weights<at::BFloat16>(weight, bias_c, true);
+    if (w.W == 4 && pool.s1 == 1) {
+      update_kernel_dpbf16(x.data_ptr<at::BFloat16>(), x.stride(0), out.data_ptr<at::BFloat16>(),
+                           slots, w, pool, silu_activation);
+      return out;
+    }
+  }
+#endif
   DISPATCH_ACTIVATION(x.scalar_type(), "causal_conv1d_update", [&] {
     const Pool<scalar_t> pool = make_pool<scalar_t>(conv_states, D, weight.size(1), x.scalar_type());
     const auto w = make_weights<scalar_t>(weight, bias_c, is_weight_packed);

@@ -152,3 +152,16 @@ def test_single_channel(ops):
     x = torch.randn(1, 2).T                                        # [2, 1], strides (1, 2)
     w, bias = conv_weights(1, 4)
     run_and_check(ops, x, conv_states(3, 1, 3), w, bias, True, None, torch.tensor([2, 0], **i32))
+
+
+@pytest.mark.parametrize("silu", [False, True], ids=["linear", "silu"])
+@pytest.mark.parametrize("B", [1, 3, 4])
+def test_packed_bf16_few_rows(ops, B, silu):
+    """The production case with few rows (bf16, packed width-4 weights, SD pool), which on
+    AVX512-BF16 machines uses the weights' VNNI pairs directly in dot products."""
+    D = 2048 + 64
+    x = rand_x(B, D, dtype=torch.bfloat16, seed=B)
+    w, bias = conv_weights(D, 4, dtype=torch.bfloat16)
+    pool = conv_states(6, D, 3, layout="SD", slot_gap=9, dtype=torch.bfloat16)
+    slots = [5, -1, 0, 2][:B]
+    run_and_check(ops, x, pool, w, bias, silu, None, torch.tensor(slots, **i32), packed=True)

@@ -58,7 +58,9 @@ def detect_isa() -> str:
 
 
 def compile_flags(isa: str) -> list[str]:
-    return ["-O3", "-fopenmp", *_ISA_FLAGS[isa]]  # the C++ standard is torch's own (C++20)
+    # C++17 on purpose: with torch's default C++20 the conv prefill measured ~1.6× slower here (the
+    # same source; ATen's vector headers optimise differently). Both standards compile and pass.
+    return ["-O3", "-std=c++17", "-fopenmp", *_ISA_FLAGS[isa]]
 
 
 def build_dir(isa: str) -> Path:

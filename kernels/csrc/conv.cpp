@@ -497,6 +497,7 @@ void spec_update_kernel(const T* x, int64_t xs_b, int64_t xs_t, T* out, int64_t 
   const int64_t n_cb = (D + kChannelBlock - 1) / kChannelBlock;
   at::parallel_for(0, B * n_cb, 1, [&](int64_t begin, int64_t end) {
     std::vector<Vec> old(S);
+    Vec taps[kMaxWidth], h[kMaxWidth];  // once per thread: Vectorized zero-fills on construction
     for (int64_t item = begin; item < end; ++item) {
       const int64_t r = item / n_cb, slot = slots[r], a = accepted[r];
       const int64_t c0 = (item % n_cb) * kChannelBlock, nc = std::min(kChannelBlock, D - c0);
@@ -508,7 +509,6 @@ void spec_update_kernel(const T* x, int64_t xs_b, int64_t xs_t, T* out, int64_t 
           for (int64_t t = 0; t < L; ++t) store_f(outr + t * D + c, Vec(0.f), m);
           continue;
         }
-        Vec taps[kMaxWidth], h[kMaxWidth];  // the speculative path is not width-specialised
         w.load(c, m, taps);
         const Vec bias = w.load_bias(c, m);
         for (int64_t j = 0; j < S; ++j) old[j] = load_strided_f(pool.at(slot, c, j), pool.s1, m);

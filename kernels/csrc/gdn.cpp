@@ -8,7 +8,9 @@
 #include "common.h"
 #include "gemm.h"
 
+#include <array>
 #include <cmath>
+#include <functional>
 
 namespace gdn_kernels {
 namespace {
@@ -119,6 +121,25 @@ void check_qkv(const Tensor& t, const char* arg, int64_t B) {
             "the head dim must be contiguous (stride(-1) == 1), got strides ", t.strides());
 }
 
+// q, k [1, R, HK, K] and v [1, R, HV, V] of one dtype with HV % HK == 0 (q's rank checked by the
+// caller, which names its rows); the names are the schema's. Returns {HK, K, HV, V}.
+std::array<int64_t, 4> check_heads(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   const char* qn, const char* kn, const char* vn) {
+  const int64_t R = q.size(1), HK = q.size(2), K = q.size(3);
+  check_qkv(q, qn, R);
+  check_qkv(k, kn, R);
+  CHECK_ARG(k.sizes() == q.sizes(), kn, "expected the shape of ", qn, " ", q.sizes(), ", got ",
+            k.sizes());
+  check_qkv(v, vn, R);
+  const int64_t HV = v.size(2), V = v.size(3);
+  CHECK_ARG(HK > 0 && HV % HK == 0, vn, "v heads (", HV, ") must be a multiple of q/k heads (",
+            HK, ")");
+  for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{k, kn}, {v, vn}})
+    CHECK_ARG(t.scalar_type() == q.scalar_type(), name, "expected ", qn, "'s dtype ",
+              q.scalar_type(), ", got ", t.scalar_type());
+  return {HK, K, HV, V};
+}
+
 Tensor fused_sigmoid_gating_delta_rule_update(
     const Tensor& A_log, const Tensor& dt_bias, const Tensor& q, const Tensor& k, const Tensor& v,
     const Tensor& a, const Tensor& b, const Tensor& state, const Tensor& state_indices,
@@ -126,18 +147,10 @@ Tensor fused_sigmoid_gating_delta_rule_update(
     double softplus_threshold) {
   check_cpu(q, "q");
   CHECK_ARG(q.dim() == 4 && q.size(0) == 1, "q", "expected shape [1, B, HK, K], got ", q.sizes());
-  const int64_t B = q.size(1), HK = q.size(2), K = q.size(3);
-  check_qkv(q, "q", B);
-  check_qkv(k, "k", B);
-  CHECK_ARG(k.sizes() == q.sizes(), "k", "expected the shape of q ", q.sizes(), ", got ", k.sizes());
-  check_qkv(v, "v", B);
-  const int64_t HV = v.size(2), V = v.size(3);
-  CHECK_ARG(HK > 0 && HV % HK == 0, "v", "v heads (", HV, ") must be a multiple of q/k heads (",
-            HK, ")");
+  const int64_t B = q.size(1);
+  const auto heads = check_heads(q, k, v, "q", "k", "v");
+  const int64_t HK = heads[0], K = heads[1], HV = heads[2], V = heads[3];
   const int64_t G = HV / HK;
-  for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{k, "k"}, {v, "v"}})
-    CHECK_ARG(t.scalar_type() == q.scalar_type(), name, "expected q's dtype ", q.scalar_type(),
-              ", got ", t.scalar_type());
   for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{a, "a"}, {b, "b"}}) {
     check_cpu(t, name);
     check_activation_dtype(t, name);
@@ -238,14 +251,6 @@ inline void scale_row(float* y, const float* x, float a, int64_t n) {
   }
 }
 
-inline float sum_lanes(const Vec& v) {
-  alignas(64) float tmp[kVec];
-  v.store(tmp);
-  float s = 0.f;
-  for (int64_t i = 0; i < kVec; ++i) s += tmp[i];
-  return s;
-}
-
 // rows[i] −= Σ_{j<i} L[i, j]·rows[j] for the m rows of x (n columns): (I + L)⁻¹ applied in place.
 inline void forward_substitute(const float* L, int64_t m, float* x, int64_t n) {
   for (int64_t i = 1; i < m; ++i) {
@@ -288,8 +293,8 @@ void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, i
         qn = at::vec::fmadd(qi, qi, qn);
         kn = at::vec::fmadd(ki, ki, kn);
       }
-      const float iq = (l2norm ? 1.f / std::sqrt(sum_lanes(qn) + eps) : 1.f) * scale;
-      const float ik = l2norm ? 1.f / std::sqrt(sum_lanes(kn) + eps) : 1.f;
+      const float iq = (l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), qn) + eps) : 1.f) * scale;
+      const float ik = l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), kn) + eps) : 1.f;
       for (int64_t i = 0; i < K; i += kVec) {
         const int64_t r = std::min(kVec, K - i);
         (Vec::loadu(qt + i, r) * Vec(iq)).store(qt + i, r);
@@ -376,19 +381,9 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
   check_cpu(query, "query");
   CHECK_ARG(query.dim() == 4 && query.size(0) == 1, "query", "expected shape [1, T, HK, K], got ",
             query.sizes());
-  const int64_t T = query.size(1), HK = query.size(2), K = query.size(3);
-  check_qkv(query, "query", T);
-  check_qkv(key, "key", T);
-  CHECK_ARG(key.sizes() == query.sizes(), "key", "expected the shape of query ", query.sizes(),
-            ", got ", key.sizes());
-  check_qkv(value, "value", T);
-  const int64_t HV = value.size(2), V = value.size(3);
-  CHECK_ARG(HK > 0 && HV % HK == 0, "value", "v heads (", HV, ") must be a multiple of q/k heads (",
-            HK, ")");
-  for (const auto& [t, name] :
-       {std::pair<const Tensor&, const char*>{key, "key"}, {value, "value"}})
-    CHECK_ARG(t.scalar_type() == query.scalar_type(), name, "expected query's dtype ",
-              query.scalar_type(), ", got ", t.scalar_type());
+  const int64_t T = query.size(1);
+  const auto heads = check_heads(query, key, value, "query", "key", "value");
+  const int64_t HK = heads[0], K = heads[1], HV = heads[2], V = heads[3];
   check_cpu(g, "g");
   check_dtype(g, at::kFloat, "g");
   check_shape(g, {1, T, HV}, "g");

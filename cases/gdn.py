@@ -8,7 +8,9 @@ Values are signed and independent (never aliased); the decay regime is chosen by
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 
+from cases import axes
 from cases.layouts import ssm_pool
 
 DECAYS = ("normal", "zero", "strong")
@@ -76,3 +78,137 @@ def decode_inputs(B, HK, HV, K, V, *, slots=None, n_slots=None, dtype=torch.floa
         state_indices=torch.tensor(slots, dtype=torch.int32),
         use_qk_l2norm_in_kernel=l2norm,
     )
+
+
+# --- Hypothesis case descriptions and their tensors (see cases/axes.py) ----------------------
+
+HEAD_DIMS = [16, 32, 40, 64, 128, 256]      # 40: a tail at every SIMD width; K ≠ V drawn freely
+GQA_GROUPS = [1, 2, 3, 4]
+CHUNK_EDGES = [0, 1, 2, 63, 64, 65, 127, 128, 129]   # either side of 64-token chunk boundaries
+QK_STRIDES = ("dense", "distinct")  # distinct: q, k and v each with strides of their own
+SOFTPLUS = [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0)]    # (softplus_beta, softplus_threshold)
+
+
+@st.composite
+def gating_cases(draw):
+    beta_s, thr = draw(st.sampled_from(SOFTPLUS), label="softplus")
+    return dict(T=draw(st.sampled_from([0, 1, 3, 16, 17, 100]), label="T"),
+                HV=draw(st.sampled_from([1, 4, 16, 17, 32, 48]), label="HV"),
+                dtype=draw(axes.dtypes, label="dtype"), softplus_beta=beta_s,
+                softplus_threshold=thr, regime=draw(axes.regimes, label="regime"),
+                seed=draw(axes.seeds, label="seed"))
+
+
+def _heads(draw):
+    return dict(HK=draw(st.integers(1, 3), label="HK"), G=draw(st.sampled_from(GQA_GROUPS), label="G"),
+                K=draw(st.sampled_from(HEAD_DIMS), label="K"), V=draw(st.sampled_from(HEAD_DIMS), label="V"))
+
+
+def _precisions(draw):
+    return dict(dtype=draw(axes.dtypes, label="dtype"),
+                state_dtype=draw(st.sampled_from(["fp32", "fp32", "bf16", "fp16"]), label="state_dtype"))
+
+
+@st.composite
+def decode_cases(draw):
+    B = draw(st.integers(1, 6), label="B")
+    slots, n_slots = draw(axes.slot_indices(B), label="slots")
+    beta_s, thr = draw(st.sampled_from(SOFTPLUS), label="softplus")
+    return dict(B=B, **_heads(draw), **_precisions(draw), slots=slots, n_slots=n_slots,
+                slot_gap=draw(axes.slot_gaps, label="slot_gap"),
+                l2norm=draw(st.booleans(), label="l2norm"),
+                cu_seqlens=draw(st.booleans(), label="cu_seqlens"),
+                softplus_beta=beta_s, softplus_threshold=thr,
+                qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
+                regime=draw(axes.regimes, label="regime"), seed=draw(axes.seeds, label="seed"))
+
+
+@st.composite
+def prefill_cases(draw):
+    length = st.one_of(st.sampled_from(CHUNK_EDGES), st.integers(0, 140))
+    lengths = draw(st.lists(length, min_size=1, max_size=4), label="lengths")
+    slots, n_slots = draw(axes.slot_indices(len(lengths)), label="slots")
+    return dict(lengths=lengths, **_heads(draw), **_precisions(draw), slots=slots, n_slots=n_slots,
+                slot_gap=draw(axes.slot_gaps, label="slot_gap"),
+                l2norm=draw(st.booleans(), label="l2norm"),
+                decay=draw(st.sampled_from(DECAYS), label="decay"),
+                qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
+                regime=draw(axes.regimes, label="regime"), seed=draw(axes.seeds, label="seed"))
+
+
+def _own_strides(t: torch.Tensor, pad_head: int, pad_token: int) -> torch.Tensor:
+    """t [1, T, H, D] as a view with row padding after each head and each token, the padding
+    NaN: a kernel that addresses t with another tensor's strides reads NaN."""
+    _, T, H, D = t.shape
+    buf = torch.full((1, T, H * (D + pad_head) + pad_token), float("nan"), dtype=t.dtype)
+    view = buf[..., :H * (D + pad_head)].unflatten(-1, (H, D + pad_head))[..., :D]
+    view.copy_(t)
+    return view
+
+
+def _qkv(gen, T, c, act):
+    """q, k, v for T tokens. Without the in-kernel l2norm, q and k come pre-scaled to a norm of
+    about 1 (the model's regime: the delta-rule transition is then non-expansive); in the large
+    regime v (and, under l2norm, q and k) sit near the narrowest dtype's range."""
+    HV = c["HK"] * c["G"]
+    big = axes.large_scale(c["dtype"], c["state_dtype"]) if c["regime"] == "large" else 1.0
+    qk_scale = big if c["l2norm"] else c["K"] ** -0.5
+    q = (torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale).to(act)
+    k = (torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale).to(act)
+    v = (torch.randn(1, T, HV, c["V"], generator=gen) * big).to(act)
+    if c["qk_strides"] == "distinct":
+        q, v = _own_strides(q, 8, 0), _own_strides(v, 0, 24)
+    return q, k, v
+
+
+def _pool(gen, c):
+    HV = c["HK"] * c["G"]
+    big = axes.large_scale(c["dtype"], c["state_dtype"]) if c["regime"] == "large" else 1.0
+    logical = torch.randn(c["n_slots"], HV, c["K"], c["V"], generator=gen) * 0.5 * big
+    return ssm_pool(logical.to(axes.dtype(c["state_dtype"])), c["slot_gap"])
+
+
+def build_gating(c):
+    gen = axes.gen(c["seed"])
+    act = axes.dtype(c["dtype"])
+    T, HV = c["T"], c["HV"]
+    # Large: a + dt_bias spans a few times the softplus threshold, so both branches and the
+    # switch between them are hit; b saturates the sigmoid.
+    a_scale = 3 * c["softplus_threshold"] / c["softplus_beta"] if c["regime"] == "large" else 1.0
+    b_scale = 40.0 if c["regime"] == "large" else 1.0
+    return dict(A_log=torch.rand(HV, generator=gen) * 4 - 2,
+                a=(torch.randn(T, HV, generator=gen) * a_scale).to(act),
+                b=(torch.randn(T, HV, generator=gen) * b_scale).to(act),
+                dt_bias=torch.randn(HV, generator=gen).to(act),
+                softplus_beta=c["softplus_beta"], softplus_threshold=c["softplus_threshold"])
+
+
+def build_decode(c):
+    gen = axes.gen(c["seed"])
+    act = axes.dtype(c["dtype"])
+    B, HV = c["B"], c["HK"] * c["G"]
+    q, k, v = _qkv(gen, B, c, act)
+    gate_scale = 10.0 if c["regime"] == "large" else 1.0
+    return dict(A_log=torch.rand(HV, generator=gen) * 2 - 1,
+                dt_bias=torch.randn(HV, generator=gen).to(act),
+                q=q, k=k, v=v,
+                a=(torch.randn(B, HV, generator=gen) * gate_scale).to(act),
+                b=(torch.randn(B, HV, generator=gen) * gate_scale).to(act),
+                state=_pool(gen, c), state_indices=axes.slots_tensor(c["slots"]),
+                cu_seqlens=axes.offsets([1] * B) if c["cu_seqlens"] else None,
+                use_qk_l2norm_in_kernel=c["l2norm"],
+                softplus_beta=c["softplus_beta"], softplus_threshold=c["softplus_threshold"])
+
+
+def build_prefill(c):
+    gen = axes.gen(c["seed"])
+    act = axes.dtype(c["dtype"])
+    T, HV = sum(c["lengths"]), c["HK"] * c["G"]
+    q, k, v = _qkv(gen, T, c, act)
+    return dict(query=q, key=k, value=v,
+                g=_decay(gen, (1, T, HV), c["decay"]),
+                beta=torch.rand(1, T, HV, generator=gen).to(act),
+                initial_state=_pool(gen, c), output_final_state=True,
+                cu_seqlens=axes.offsets(c["lengths"]), head_first=False,
+                use_qk_l2norm_in_kernel=c["l2norm"],
+                initial_state_indices=axes.slots_tensor(c["slots"]))

@@ -1,0 +1,66 @@
+"""Hypothesis strategies for the axes the ops share, and the helpers that turn a drawn case
+description into tensors.
+
+A case is a plain dict of JSON values (ints, bools, strings, lists): it is what Hypothesis draws
+and shrinks, what a report row records, and what a repro command replays. Tensor contents never
+come from Hypothesis element by element: they come from a torch.Generator seeded by the case's
+`seed`, so a failing case shrinks in its shapes and flags and replays bit for bit.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+
+# Value regimes: "unit" (signed, O(1)) and "large" (magnitudes a few powers of two below what the
+# case's narrowest dtype can hold, where an fp16 staging buffer or an unguarded exp overflows).
+REGIMES = ("unit", "large")
+
+seeds = st.integers(0, 2**31 - 1)
+dtypes = st.sampled_from(list(DTYPES))
+regimes = st.sampled_from(REGIMES)
+slot_gaps = st.sampled_from([0, 0, 3, 64])   # extra elements between slots: a view into a wider cache
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def dtype(name: str) -> torch.dtype:
+    return DTYPES[name]
+
+
+def large_scale(*dtype_names: str, headroom: float = 2.0**-10) -> float:
+    """A magnitude `headroom` below the largest finite value of the narrowest of the dtypes (so
+    sums of a few hundred terms stay finite), capped at 2^50 so that fp32 sums of squares (the
+    l2norm over 256 elements) stay finite too: beyond that, overflow is the contract's, not a
+    kernel's, and every fp32 implementation makes it."""
+    biggest = min(torch.finfo(DTYPES[n]).max for n in dtype_names)
+    return min(biggest * headroom, 2.0**50)
+
+
+@st.composite
+def slot_indices(draw, rows: int, *, pads: bool = True, max_extra: int = 3):
+    """(indices or None, n_slots): each row gets a distinct slot of a pool with up to `max_extra`
+    unused slots, in a drawn order; with `pads`, some rows are pad rows (−1). The pool always has
+    at least one slot."""
+    n_slots = max(rows + draw(st.integers(0, max_extra), label="extra_slots"), 1)
+    perm = draw(st.permutations(range(n_slots)), label="slot_order")[:rows]
+    if pads and rows:
+        pad = st.sampled_from([False, False, False, True])    # about one row in four
+        pad_mask = draw(st.lists(pad, min_size=rows, max_size=rows), label="pad_rows")
+        perm = [-1 if p else s for s, p in zip(perm, pad_mask)]
+    return list(perm), n_slots
+
+
+def slots_tensor(indices: list[int]) -> torch.Tensor:
+    return torch.tensor(indices, dtype=torch.int32)
+
+
+def offsets(lengths: list[int]) -> torch.Tensor:
+    """Cumulative offsets [N+1] int32 from sequence lengths."""
+    return torch.tensor([0, *torch.tensor(lengths, dtype=torch.int64).cumsum(0).tolist()],
+                        dtype=torch.int32)

@@ -1,0 +1,136 @@
+"""One case, one backend: run it and the references, measure, judge, check invariants; one row.
+
+Rows are flat dicts (the CSV's columns); see harness/report.py for the column order. Everything in
+a row but `elapsed_s` is a function of (op, backend, variant, case), so the same cases give the
+same report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import reference as R
+from harness import backends, metrics, policy
+from harness.invariants import Snapshot
+from harness.registry import REGISTRY, ErrorInput, OpSpec
+
+STATUSES = ("pass", "fail", "crash", "error", "unsupported")
+
+
+def case_json(case: dict) -> str:
+    return json.dumps(case, sort_keys=True, separators=(",", ":"))
+
+
+ID_ALIASES = {"slot_gap": "gap", "softplus_beta": "sb", "softplus_threshold": "thr"}
+
+
+def case_id(spec: OpSpec, case: dict) -> str:
+    """Readable and unique: the main axes, then a hash of the whole description."""
+    def fmt(k, v):
+        if isinstance(v, bool):
+            return k if v else f"no_{k}"
+        if isinstance(v, list):
+            return f"{k}[{','.join(map(str, v))}]"
+        if isinstance(v, str):
+            return f"state_{v}" if k == "state_dtype" else v
+        return f"{ID_ALIASES.get(k, k)}{v:g}"
+    readable = "-".join(fmt(k, case[k]) for k in spec.id_keys if k in case)
+    return f"{readable}-{hashlib.sha1(case_json(case).encode()).hexdigest()[:8]}"
+
+
+def repro(op: str, backend: str, variant: str, case: dict | str, kind: str = "case") -> str:
+    """The one-line command that replays a row in-process (case: its JSON; error: its name)."""
+    path = f" --gemm-path {variant}" if variant else ""
+    what = f"--case '{case_json(case)}'" if kind == "case" else f"--error '{case}'"
+    return f"python -m harness repro {op} --backend {backend}{path} {what}"
+
+
+def make_row(spec: OpSpec, backend: str, variant: str, case: dict, kind: str, **fields) -> dict:
+    """A row's identifying columns, then `fields`. kind: "case" (a drawn or pinned case) or
+    "error" (an error input, identified by its name)."""
+    ident = case_id(spec, case) if kind == "case" else fields.pop("error_name")
+    return dict(op=spec.name, backend=backend, gemm_path=variant, kind=kind, case_id=ident,
+                **fields, case=case_json(case), seed=case.get("seed"),
+                repro=repro(spec.name, backend, variant, case if kind == "case" else ident, kind))
+
+
+def _first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+
+
+def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> dict:
+    spec = REGISTRY[op]
+    row = lambda **f: make_row(spec, backend.name, variant, case, "case", **f)  # noqa: E731
+    why = backend.unsupported(op, case, variant)
+    if why:
+        return row(status="unsupported", reason=why)
+    kwargs = spec.build(case)
+    try:
+        oracle = spec.run_reference(kwargs, R.ORACLE)
+        baseline = spec.run_reference(kwargs, R.FP32)
+    except Exception as e:  # a case the strategies should never draw
+        return row(status="error", reason=f"the reference rejected the case: {_first_line(e)}")
+    writable = spec.writable(case, kwargs)
+    snap = Snapshot(kwargs)
+    start = time.perf_counter()
+    try:
+        returned = backend.call(op, kwargs, variant)
+    except Exception as e:
+        return row(status="error", reason=f"raised on a valid case: {_first_line(e)}")
+    elapsed = time.perf_counter() - start
+
+    fields: dict = {}
+    problems = snap.violations(writable)
+    for name in spec.results:
+        if oracle[name] is None:
+            continue
+        got = kwargs[name] if name in kwargs else returned.get(name)
+        if got is None:
+            problems.append(f"{name}: not returned")
+            continue
+        if got.shape != oracle[name].shape or got.dtype != baseline[name].dtype:
+            problems.append(f"{name}: got {got.dtype} {list(got.shape)}, expected "
+                            f"{baseline[name].dtype} {list(oracle[name].shape)}")
+            continue
+        m = metrics.measure(got, oracle[name], baseline[name])
+        if name in spec.exact:
+            verdict = policy.judge_exact(name, metrics.bit_mismatches(got, baseline[name]), got.numel())
+        else:
+            verdict = policy.judge(name, got.dtype, m)
+        fields.update({f"{name}_{k}": v for k, v in m.items()})
+        fields[f"{name}_tol"] = verdict.tolerance
+        fields[f"{name}_score"] = (m["max_abs"] / verdict.tolerance if verdict.tolerance
+                                   else float(m["max_abs"] > 0 or not verdict.ok))
+        if not verdict.ok:
+            problems.append(verdict.reason)
+    scores = [v for k, v in fields.items() if k.endswith("_score")]
+    return row(status="fail" if problems else "pass", reason="; ".join(problems),
+               score=max(scores, default=0.0), **fields, elapsed_s=elapsed)
+
+
+def run_error_input(op: str, backend: backends.Backend, variant: str, err: ErrorInput) -> dict:
+    """The backend must raise, and its message must name the argument (as the reference does)."""
+    spec = REGISTRY[op]
+    row = lambda **f: make_row(spec, backend.name, variant, err.case, "error", error_name=err.name,  # noqa: E731
+                           expected_arg=err.arg, **f)
+    kwargs = spec.build(err.case)
+    err.spoil(kwargs)
+    try:
+        spec.run_reference(kwargs, R.ORACLE)
+        return row(status="error", reason="the reference accepted this error input")
+    except RuntimeError as e:
+        if not str(e).startswith(err.arg):
+            return row(status="error", reason=f"the reference blamed another argument: {_first_line(e)}")
+    why = backend.unsupported(op, err.case, variant)
+    if why:
+        return row(status="unsupported", reason=why)
+    try:
+        backend.call(op, kwargs, variant)
+    except Exception as e:
+        msg = str(e)
+        named = err.arg in msg
+        return row(status="pass" if named else "fail",
+                   reason="" if named else f"raised without naming {err.arg}: {_first_line(e)}")
+    return row(status="fail", reason=f"accepted an invalid {err.arg} and returned")

@@ -1,0 +1,36 @@
+"""A run: cases go to a backend (isolated in a child process by default), rows are collected."""
+
+from __future__ import annotations
+
+from harness import runner
+from harness.isolation import Isolated, execute
+from harness.registry import REGISTRY
+
+
+class Session:
+    def __init__(self, isolate: bool = True, rows: list | None = None, survey: bool = False):
+        self.isolated = Isolated() if isolate else None
+        self._backends: dict = {}
+        self.rows: list[dict] = [] if rows is None else rows
+        self.survey = survey    # record failures without failing the test
+
+    def _run(self, request: tuple, case: dict, kind: str, ident: str | None = None) -> dict:
+        row = self.isolated.run(request) if self.isolated else execute(request, self._backends)
+        if row.get("status") == "crash" or "op" not in row:   # the child died: identify the case here
+            _, op, backend, variant, _ = request
+            extra = {"error_name": ident} if kind == "error" else {}
+            row = runner.make_row(REGISTRY[op], backend, variant, case, kind, **extra,
+                                  status=row["status"], reason=row["reason"])
+        self.rows.append(row)
+        return row
+
+    def case(self, op: str, backend: str, variant: str, case: dict) -> dict:
+        return self._run(("case", op, backend, variant, case), case, "case")
+
+    def error_input(self, op: str, backend: str, variant: str, index: int) -> dict:
+        err = REGISTRY[op].errors[index]
+        return self._run(("error", op, backend, variant, index), err.case, "error", err.name)
+
+    def close(self) -> None:
+        if self.isolated:
+            self.isolated.close()

@@ -54,11 +54,16 @@ def measure(got: torch.Tensor, oracle: torch.Tensor, baseline: torch.Tensor) -> 
     db = (base64[judged] - o).abs()
     n = int(judged.sum())
     tiny = torch.finfo(got.dtype).tiny
+    o_norm = float(o.norm()) if n else 0.0
+
+    def rel_rms(err):
+        return float(err.norm()) / o_norm if o_norm > 0 else float(err.norm()) if n else 0.0
+
     return dict(
         numel=got.numel(),
         max_abs=float(d.max()) if n else 0.0,
         max_rel=float((d / o.abs().clamp_min(tiny)).max()) if n else 0.0,
-        rel_rms=float(d.norm() / o.norm()) if n and float(o.norm()) > 0 else float(d.norm()) if n else 0.0,
+        rel_rms=rel_rms(d),
         max_ulp=int(ulp_distance(got[judged], o).max()) if n else 0,
         scale=float(o.abs().max()) if n else 0.0,
         nan=int(torch.isnan(got64).sum()),
@@ -66,6 +71,7 @@ def measure(got: torch.Tensor, oracle: torch.Tensor, baseline: torch.Tensor) -> 
         class_mismatch=int((cls_got != cls_base).sum()),
         base_max_abs=float(db.max()) if n else 0.0,
         base_max_ulp=int(ulp_distance(baseline[judged], o).max()) if n else 0,
+        base_rel_rms=rel_rms(db),
     )
 
 

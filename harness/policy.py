@@ -3,6 +3,7 @@
 A result passes when, over the elements where everything is finite,
 
     max|got − oracle|  ≤  FACTOR[dtype] · max|baseline − oracle|  +  FLOOR_ULPS · ulp(dtype) · scale
+    rms(got − oracle) / rms(oracle)  ≤  FACTOR[dtype] · (the same for the baseline)  +  FLOOR_ULPS · ulp(dtype)
 
 and its non-finite elements sit exactly where the baseline's do. `baseline` is the reference run in
 the same precision a kernel of this family uses (fp32 arithmetic, results rounded to their dtype:
@@ -19,6 +20,10 @@ Why these numbers:
 - The floor covers cases where the baseline happens to be exact or nearly so (a result that is a
   copy, or that rounds to the same value in the output dtype): two correct fp32 evaluations a few
   fp32 ulps apart can still round to neighbouring output values, one ulp at the largest magnitude.
+- The max criterion alone is normwise: it is blind to an error confined to the small elements of a
+  result with a wide range (1% of the largest value spread over every element passes it in bf16).
+  The relative-RMS criterion sees such errors: for a correct kernel it is a mean over many
+  roundings and sits close to the baseline's, so the same FACTOR holds it with room to spare.
 - Results that are copies of inputs (conv state columns, packed weights) are EXACT: every bit must
   equal the baseline's.
 
@@ -41,7 +46,9 @@ FLOOR_ULPS = 1.0
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
-    tolerance: float
+    tolerance: float          # on the max abs error
+    rms_tolerance: float      # on the relative RMS error
+    score: float              # the larger of error / tolerance over both criteria; > 1 fails
     reason: str
 
 
@@ -49,20 +56,36 @@ def tolerance(dtype: torch.dtype, base_max_abs: float, scale: float) -> float:
     return FACTOR[dtype] * base_max_abs + FLOOR_ULPS * 2 * UNIT_ROUNDOFF[dtype] * scale
 
 
+def rms_tolerance(dtype: torch.dtype, base_rel_rms: float) -> float:
+    return FACTOR[dtype] * base_rel_rms + FLOOR_ULPS * 2 * UNIT_ROUNDOFF[dtype]
+
+
+def _ratio(err: float, tol: float) -> float:
+    return err / tol if tol > 0 else (0.0 if err == 0 else float("inf"))
+
+
 def judge(name: str, dtype: torch.dtype, m: dict) -> Verdict:
     """Verdict on one result from its metrics (harness.metrics.measure)."""
     tol = tolerance(dtype, m["base_max_abs"], m["scale"])
+    rms_tol = rms_tolerance(dtype, m["base_rel_rms"])
+    score = max(_ratio(m["max_abs"], tol), _ratio(m["rel_rms"], rms_tol))
+    verdict = lambda ok, reason="": Verdict(ok, tol, rms_tol, score, reason)  # noqa: E731
     if m["class_mismatch"]:
-        return Verdict(False, tol, f"{name}: {m['class_mismatch']} elements non-finite where the "
-                                   f"baseline is not, or the reverse ({m['nan']} NaN, {m['inf']} inf)")
+        return verdict(False, f"{name}: {m['class_mismatch']} elements non-finite where the baseline "
+                              f"is not, or the reverse ({m['nan']} NaN, {m['inf']} inf)")
     if m["max_abs"] > tol:
-        return Verdict(False, tol, f"{name}: max error {m['max_abs']:.3g} > tolerance {tol:.3g} "
-                                   f"({FACTOR[dtype]:g} × baseline {m['base_max_abs']:.3g} + "
-                                   f"{FLOOR_ULPS:g} ulp × scale {m['scale']:.3g})")
-    return Verdict(True, tol, "")
+        return verdict(False, f"{name}: max error {m['max_abs']:.3g} > tolerance {tol:.3g} "
+                              f"({FACTOR[dtype]:g} × baseline {m['base_max_abs']:.3g} + "
+                              f"{FLOOR_ULPS:g} ulp × scale {m['scale']:.3g})")
+    if m["rel_rms"] > rms_tol:
+        return verdict(False, f"{name}: relative RMS error {m['rel_rms']:.3g} > tolerance "
+                              f"{rms_tol:.3g} ({FACTOR[dtype]:g} × baseline {m['base_rel_rms']:.3g} "
+                              f"+ {FLOOR_ULPS:g} ulp)")
+    return verdict(True)
 
 
 def judge_exact(name: str, mismatches: int, numel: int) -> Verdict:
     if mismatches:
-        return Verdict(False, 0.0, f"{name}: {mismatches}/{numel} elements differ from the exact result")
-    return Verdict(True, 0.0, "")
+        return Verdict(False, 0.0, 0.0, float("inf"),
+                       f"{name}: {mismatches}/{numel} elements differ from the exact result")
+    return Verdict(True, 0.0, 0.0, 0.0, "")

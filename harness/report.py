@@ -13,7 +13,8 @@ LEAD = [*KEY, "status", "reason", "score", "expected_arg"]
 TAIL = ["seed", "backend_info", "case", "repro"]
 TIMING = ["elapsed_s"]
 METRIC_SUFFIXES = ("numel", "max_abs", "max_rel", "rel_rms", "max_ulp", "scale", "nan", "inf",
-                   "class_mismatch", "base_max_abs", "base_max_ulp", "tol", "score")
+                   "class_mismatch", "base_max_abs", "base_max_ulp", "base_rel_rms", "tol", "rms_tol",
+                   "score")
 
 
 def _is_metric(col: str) -> bool:

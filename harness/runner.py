@@ -101,8 +101,8 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
             verdict = policy.judge(name, got.dtype, m)
         fields.update({f"{name}_{k}": v for k, v in m.items()})
         fields[f"{name}_tol"] = verdict.tolerance
-        fields[f"{name}_score"] = (m["max_abs"] / verdict.tolerance if verdict.tolerance
-                                   else float(m["max_abs"] > 0 or not verdict.ok))
+        fields[f"{name}_rms_tol"] = verdict.rms_tolerance
+        fields[f"{name}_score"] = verdict.score
         if not verdict.ok:
             problems.append(verdict.reason)
     scores = [v for k, v in fields.items() if k.endswith("_score")]

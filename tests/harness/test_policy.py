@@ -1,0 +1,53 @@
+"""The tolerance policy at its edges."""
+
+import pytest
+import torch
+
+from harness.policy import FACTOR, UNIT_ROUNDOFF, judge, judge_exact, tolerance
+
+
+def metrics(max_abs, base, scale, mismatch=0, rms=0.0, base_rms=0.0):
+    return dict(max_abs=max_abs, base_max_abs=base, scale=scale, class_mismatch=mismatch, nan=0,
+                inf=0, rel_rms=rms, base_rel_rms=base_rms)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_edge_of_the_tolerance(dtype):
+    base, scale = 3e-3, 10.0
+    tol = tolerance(dtype, base, scale)
+    assert tol == FACTOR[dtype] * base + 2 * UNIT_ROUNDOFF[dtype] * scale
+    assert judge("out", dtype, metrics(tol, base, scale)).ok
+    v = judge("out", dtype, metrics(tol * (1 + 1e-9), base, scale))
+    assert not v.ok and "out: max error" in v.reason and "baseline" in v.reason
+
+
+def test_exact_baseline_leaves_one_ulp_at_the_largest_magnitude():
+    # bf16 ulp at 1 is 2^-7: a result one ulp off at |y| = 4 passes, two ulps fail.
+    assert judge("out", torch.bfloat16, metrics(4 * 2**-7, 0.0, 4.0)).ok
+    assert not judge("out", torch.bfloat16, metrics(2 * 4 * 2**-7, 0.0, 4.0)).ok
+
+
+def test_one_bf16_rounding_on_an_fp32_result_fails():
+    """Staging an fp32 state in bf16 costs ~2^-9 relative; the fp32 policy sees it."""
+    scale, base = 1.0, 4 * 2**-24
+    assert not judge("state", torch.float32, metrics(2**-9, base, scale)).ok
+
+
+def test_error_spread_over_small_elements_fails_the_rms_criterion():
+    """Within the max criterion (normwise), but the relative RMS is 10x the baseline's."""
+    base_rms = 1e-3
+    v = judge("out", torch.bfloat16, metrics(0.01, 0.01, 4.0, rms=10 * base_rms, base_rms=base_rms))
+    assert not v.ok and "relative RMS error" in v.reason and v.score > 1
+    edge = 2 * base_rms + 2 * 2**-8
+    assert judge("out", torch.bfloat16, metrics(0.01, 0.01, 4.0, rms=edge, base_rms=base_rms)).ok
+
+
+def test_non_finite_mismatch_fails_even_with_zero_error():
+    v = judge("out", torch.float32, metrics(0.0, 0.0, 1.0, mismatch=3))
+    assert not v.ok and "3 elements non-finite" in v.reason
+
+
+def test_exact():
+    assert judge_exact("conv_states", 0, 10).ok
+    v = judge_exact("conv_states", 1, 10)
+    assert not v.ok and v.tolerance == 0 and v.score == float("inf") and "1/10" in v.reason

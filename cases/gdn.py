@@ -82,7 +82,7 @@ def decode_inputs(B, HK, HV, K, V, *, slots=None, n_slots=None, dtype=torch.floa
 
 # --- Hypothesis case descriptions and their tensors (see cases/axes.py) ----------------------
 
-HEAD_DIMS = [16, 32, 40, 64, 128, 256]      # 40: a tail at every SIMD width; K ≠ V drawn freely
+HEAD_DIMS = [16, 32, 40, 64, 128, 256, 20]  # 40: a tail at 16 lanes, 20 at 8 and 16; K ≠ V drawn freely
 GQA_GROUPS = [1, 2, 3, 4]
 CHUNK_EDGES = [0, 1, 2, 63, 64, 65, 127, 128, 129]   # either side of 64-token chunk boundaries
 QK_STRIDES = ("dense", "distinct")  # distinct: q, k and v each with strides of their own

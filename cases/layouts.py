@@ -2,8 +2,9 @@
 
 A pool is a view into a larger buffer: each slot is dense, but the slot stride may exceed the slot
 size (a per-layer view into a shared cache), and the conv state may be SD (D innermost) or DS
-(state_len innermost). The bytes outside the view — gaps between slots and a tail after the last
-slot — are filled with a sentinel so that a kernel writing there is caught.
+(state_len innermost). The bytes outside the view — a guard slot before the first slot, gaps
+between slots, and a gap plus a guard slot after the last — are filled with a sentinel so that a
+kernel writing there is caught, including one that takes a pad index (−1) or N as a real slot.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ CONV_LAYOUTS = ("SD", "DS")
 def _strided_copy(logical: torch.Tensor, slot_numel: int, slot_gap: int,
                   inner_strides: tuple[int, ...]) -> torch.Tensor:
     """A copy of `logical` ([N, ...]) with slot stride slot_numel + slot_gap and the given strides
-    for the inner dims, living in a sentinel-filled buffer with one more gap after the last slot."""
+    for the inner dims, living in a sentinel-filled buffer with a guard slot on either side."""
     n = logical.shape[0]
     slot_stride = slot_numel + slot_gap
-    buf = torch.full((n * slot_stride + slot_gap,), SENTINEL, dtype=logical.dtype)
-    view = buf.as_strided(logical.shape, (slot_stride, *inner_strides))
+    buf = torch.full(((n + 2) * slot_stride + slot_gap,), SENTINEL, dtype=logical.dtype)
+    view = buf.as_strided(logical.shape, (slot_stride, *inner_strides), slot_stride)
     view.copy_(logical)
     return view
 

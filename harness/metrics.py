@@ -38,13 +38,15 @@ def value_class(t: torch.Tensor) -> torch.Tensor:
     return c
 
 
-def measure(got: torch.Tensor, oracle: torch.Tensor, baseline: torch.Tensor) -> dict:
+def measure(got: torch.Tensor, oracle: torch.Tensor, baseline: torch.Tensor,
+            accumulation: torch.Tensor | None = None) -> dict:
     """Metrics of `got` (and of the baseline, for the verdict) against the oracle.
 
     max_abs, max_rel, rel_rms and max_ulp are over elements where the oracle and both results are
     finite; `scale` is the oracle's largest finite magnitude there (the floor of the tolerance is
     counted in units of it); nan/inf count the backend's non-finite elements; class_mismatch
-    counts elements whose class differs from the baseline's.
+    counts elements whose class differs from the baseline's. `accumulation`, when the op declares
+    it, is each element's n·Σ|terms|: reported as its max and as its RMS relative to the oracle's.
     """
     got64, base64 = got.double(), baseline.double()
     cls_got, cls_base = value_class(got64), value_class(base64)
@@ -59,6 +61,10 @@ def measure(got: torch.Tensor, oracle: torch.Tensor, baseline: torch.Tensor) -> 
     def rel_rms(err):
         return float(err.norm()) / o_norm if o_norm > 0 else float(err.norm()) if n else 0.0
 
+    extra = {}
+    if accumulation is not None:
+        acc = accumulation[judged].double()
+        extra = dict(accumulation=float(acc.max()) if n else 0.0, accumulation_rel=rel_rms(acc))
     return dict(
         numel=got.numel(),
         max_abs=float(d.max()) if n else 0.0,
@@ -72,6 +78,7 @@ def measure(got: torch.Tensor, oracle: torch.Tensor, baseline: torch.Tensor) -> 
         base_max_abs=float(db.max()) if n else 0.0,
         base_max_ulp=int(ulp_distance(baseline[judged], o).max()) if n else 0,
         base_rel_rms=rel_rms(db),
+        **extra,
     )
 
 

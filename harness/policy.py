@@ -3,7 +3,9 @@
 A result passes when, over the elements where everything is finite,
 
     max|got − oracle|  ≤  FACTOR[dtype] · max|baseline − oracle|  +  FLOOR_ULPS · ulp(dtype) · scale
+                                                                   +  u(fp32) · accumulation
     rms(got − oracle) / rms(oracle)  ≤  FACTOR[dtype] · (the same for the baseline)  +  FLOOR_ULPS · ulp(dtype)
+                                                     +  u(fp32) · rms(accumulation) / rms(oracle)
 
 and its non-finite elements sit exactly where the baseline's do. `baseline` is the reference run in
 the same precision a kernel of this family uses (fp32 arithmetic, results rounded to their dtype:
@@ -20,6 +22,10 @@ Why these numbers:
 - The floor covers cases where the baseline happens to be exact or nearly so (a result that is a
   copy, or that rounds to the same value in the output dtype): two correct fp32 evaluations a few
   fp32 ulps apart can still round to neighbouring output values, one ulp at the largest magnitude.
+- Under cancellation (a conv output much smaller than its terms), one element's baseline error
+  is luck: the fp32 sum's error scales with Σ|terms|, not with |y|. Where an op declares its
+  accumulations, `accumulation` = n·max Σ|terms| (n terms per sum), and u(fp32) times it is
+  Higham's γ_n bound: no correct fp32 sum in any order exceeds it.
 - The max criterion alone is normwise: it is blind to an error confined to the small elements of a
   result with a wide range (1% of the largest value spread over every element passes it in bf16).
   The relative-RMS criterion sees such errors: for a correct kernel it is a mean over many
@@ -52,12 +58,14 @@ class Verdict:
     reason: str
 
 
-def tolerance(dtype: torch.dtype, base_max_abs: float, scale: float) -> float:
-    return FACTOR[dtype] * base_max_abs + FLOOR_ULPS * 2 * UNIT_ROUNDOFF[dtype] * scale
+def tolerance(dtype: torch.dtype, base_max_abs: float, scale: float, accumulation: float = 0.0) -> float:
+    return (FACTOR[dtype] * base_max_abs + FLOOR_ULPS * 2 * UNIT_ROUNDOFF[dtype] * scale
+            + UNIT_ROUNDOFF[torch.float32] * accumulation)
 
 
-def rms_tolerance(dtype: torch.dtype, base_rel_rms: float) -> float:
-    return FACTOR[dtype] * base_rel_rms + FLOOR_ULPS * 2 * UNIT_ROUNDOFF[dtype]
+def rms_tolerance(dtype: torch.dtype, base_rel_rms: float, accumulation_rel: float = 0.0) -> float:
+    return (FACTOR[dtype] * base_rel_rms + FLOOR_ULPS * 2 * UNIT_ROUNDOFF[dtype]
+            + UNIT_ROUNDOFF[torch.float32] * accumulation_rel)
 
 
 def _ratio(err: float, tol: float) -> float:
@@ -66,8 +74,8 @@ def _ratio(err: float, tol: float) -> float:
 
 def judge(name: str, dtype: torch.dtype, m: dict) -> Verdict:
     """Verdict on one result from its metrics (harness.metrics.measure)."""
-    tol = tolerance(dtype, m["base_max_abs"], m["scale"])
-    rms_tol = rms_tolerance(dtype, m["base_rel_rms"])
+    tol = tolerance(dtype, m["base_max_abs"], m["scale"], m.get("accumulation", 0.0))
+    rms_tol = rms_tolerance(dtype, m["base_rel_rms"], m.get("accumulation_rel", 0.0))
     score = max(_ratio(m["max_abs"], tol), _ratio(m["rel_rms"], rms_tol))
     verdict = lambda ok, reason="": Verdict(ok, tol, rms_tol, score, reason)  # noqa: E731
     if m["class_mismatch"]:
@@ -76,7 +84,8 @@ def judge(name: str, dtype: torch.dtype, m: dict) -> Verdict:
     if m["max_abs"] > tol:
         return verdict(False, f"{name}: max error {m['max_abs']:.3g} > tolerance {tol:.3g} "
                               f"({FACTOR[dtype]:g} × baseline {m['base_max_abs']:.3g} + "
-                              f"{FLOOR_ULPS:g} ulp × scale {m['scale']:.3g})")
+                              f"{FLOOR_ULPS:g} ulp × scale {m['scale']:.3g}"
+                              + (f" + u32 × accumulation {m['accumulation']:.3g})" if m.get("accumulation") else ")"))
     if m["rel_rms"] > rms_tol:
         return verdict(False, f"{name}: relative RMS error {m['rel_rms']:.3g} > tolerance "
                               f"{rms_tol:.3g} ({FACTOR[dtype]:g} × baseline {m['base_rel_rms']:.3g} "

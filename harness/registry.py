@@ -42,6 +42,8 @@ class OpSpec:
     examples: tuple[tuple[str, dict], ...] = ()   # (hazard, case) pinned as @example
     errors: tuple[ErrorInput, ...] = ()
     gemm: bool = False                  # has matrix products: backends may offer GEMM paths
+    # (case, kwargs) -> result -> per-element n·Σ|terms| of its fp32 sums (see harness/policy.py)
+    accumulation: Callable[[dict, dict], dict[str, torch.Tensor]] | None = None
 
     def run_reference(self, kwargs: dict, precision) -> dict[str, torch.Tensor | None]:
         got = self.reference(**kwargs, precision=precision)
@@ -93,6 +95,19 @@ def _update_writable(case, kw):
     return {"conv_states": _slot_mask(kw["conv_states"], slots, columns)}
 
 
+# --- accumulations (the tolerance's γ_n term under cancellation) ---------------------------------
+
+def _conv_accumulation(reference):
+    """Each conv output sums W taps and the bias: n = W + 1 terms, whose absolute values the
+    float64 reference sums when run on the inputs' absolute values without SiLU."""
+    def accumulation(case, kw):
+        ab = {k: v.abs() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+              for k, v in kw.items()}
+        out = reference(**{**ab, "silu_activation": False}, precision=R.ORACLE)[0]
+        return {"out": (case["W"] + 1) * out.abs()}
+    return accumulation
+
+
 # --- pinned hazard cases (SPEC.md "Known hazards") ----------------------------------------------
 
 _DEC = dict(B=3, HK=2, G=2, K=32, V=64, dtype="bf16", state_dtype="fp32", slots=[2, 0, 4], n_slots=5,
@@ -112,6 +127,13 @@ _UPD = dict(D=64, W=4, dtype="bf16", bias=True, silu=True, packed=False, B=3, L=
 
 def _with(base: dict, **changes) -> dict:
     return {**base, **changes}
+
+
+# Error inputs start from cases every backend supports (K == V == 64, bf16, width 4, no pads in
+# the speculative update), so that the one spoiled argument is the only thing wrong.
+_DEC_E = _with(_DEC, K=64, V=64)
+_PRE_E = _with(_PRE, K=64, V=64)
+_UPD_SPEC_E = _with(_UPD, L=3, accepted=[1, 2, 3], slots=[2, 1, 0])
 
 
 GDN_EXAMPLES = {
@@ -143,7 +165,8 @@ CONV_EXAMPLES = {
         ("H6 permuted slots", _with(_FWD, slots=[1, 2, 3, 0], has_initial_state=None)),
         ("H11 D with a vector tail", _with(_FWD, D=44)),
         ("H9 batch mode, no history", _with(_FWD, varlen=False, lengths=[7, 7], slots=[1, -1],
-                                            has_initial_state=[True, False], state_extra=0)),
+                                            has_initial_state=[True, False], state_extra=0,
+                                            token_major=True)),
         ("packed weights", _with(_FWD, packed=True)),
     ),
     "update": (
@@ -153,6 +176,10 @@ CONV_EXAMPLES = {
         ("H11 D with a vector tail", _with(_UPD, D=44, indices_given=False, slots=[0, 1, 2])),
         ("speculative decode", _with(_UPD, L=3, state_extra=2, accepted=[1, 2, 3])),
         ("packed weights, few rows", _with(_UPD, packed=True, B=1, slots=[1])),
+        ("cancellation: |y| ≪ Σ|terms| (the tolerance's γ_n term)",
+         dict(B=1, D=1, L=0, W=5, bias=True, dtype="fp32", indices_given=False, layout="SD",
+              n_slots=1, packed=False, regime="unit", seed=94294, silu=False, slot_gap=0, slots=[0],
+              state_extra=0, x_row_pad=0)),
     ),
 }
 
@@ -179,29 +206,32 @@ ERRORS = {
                    _set("dt_bias", lambda kw: kw["dt_bias"][:3]), "dt_bias"),
     ),
     "fused_sigmoid_gating_delta_rule_update": (
-        ErrorInput("H7 slot index past the pool", _DEC,
+        ErrorInput("H7 slot index past the pool", _DEC_E,
                    _set("state_indices", torch.tensor([2, 5, 0], dtype=torch.int32)), "state_indices"),
-        ErrorInput("H7 negative slot index that is not the pad id", _DEC,
+        ErrorInput("H7 negative slot index that is not the pad id", _DEC_E,
                    _set("state_indices", torch.tensor([2, -2, 0], dtype=torch.int32)), "state_indices"),
         ErrorInput("H4 pool with K and V swapped", _DEC,
                    _set("state", lambda kw: kw["state"].transpose(-1, -2)), "state"),
-        ErrorInput("k of another shape than q", _DEC, _set("k", lambda kw: kw["k"][..., :16]), "k"),
-        ErrorInput("b of another shape", _DEC, _set("b", lambda kw: kw["b"][:2]), "b"),
-        ErrorInput("two tokens in a decode row", _DEC,
+        ErrorInput("k of another shape than q", _DEC_E, _set("k", lambda kw: kw["k"][..., :16]), "k"),
+        ErrorInput("b of another shape", _DEC_E, _set("b", lambda kw: kw["b"][:2]), "b"),
+        ErrorInput("two tokens in a decode row", _DEC_E,
                    _set("cu_seqlens", torch.tensor([0, 2, 2, 3], dtype=torch.int32)), "cu_seqlens"),
     ),
     "chunk_gated_delta_rule": (
-        ErrorInput("H7 slot index past the pool", _PRE,
+        ErrorInput("H7 slot index past the pool", _PRE_E,
                    _set("initial_state_indices", torch.tensor([3, 1, 9, 0], dtype=torch.int32)),
+                   "initial_state_indices"),
+        ErrorInput("H7 negative slot index that is not the pad id", _PRE_E,
+                   _set("initial_state_indices", torch.tensor([3, 1, -2, 0], dtype=torch.int32)),
                    "initial_state_indices"),
         ErrorInput("H4 pool with K and V swapped", _PRE,
                    _set("initial_state", lambda kw: kw["initial_state"].transpose(-1, -2)),
                    "initial_state"),
-        ErrorInput("cu_seqlens not ending at the token count", _PRE,
+        ErrorInput("cu_seqlens not ending at the token count", _PRE_E,
                    _set("cu_seqlens", torch.tensor([0, 65, 65, 66, 100], dtype=torch.int32)),
                    "cu_seqlens"),
-        ErrorInput("g of another shape", _PRE, _set("g", lambda kw: kw["g"][..., :2]), "g"),
-        ErrorInput("head_first=True", _PRE, _set("head_first", True), "head_first"),
+        ErrorInput("g of another shape", _PRE_E, _set("g", lambda kw: kw["g"][..., :2]), "g"),
+        ErrorInput("head_first=True", _PRE_E, _set("head_first", True), "head_first"),
     ),
     "causal_conv1d_weight_pack": (
         ErrorInput("H5 3-D [D, 1, W] weight", dict(D=64, W=4, dtype="bf16", seed=0),
@@ -216,6 +246,9 @@ ERRORS = {
                    "weight"),
         ErrorInput("H7 slot index past the pool", _FWD,
                    _set("cache_indices", torch.tensor([3, -1, 7, 1], dtype=torch.int32)),
+                   "cache_indices"),
+        ErrorInput("H7 negative slot index that is not the pad id", _FWD,
+                   _set("cache_indices", torch.tensor([3, -2, 0, 1], dtype=torch.int32)),
                    "cache_indices"),
         ErrorInput("cache_indices without conv_states", _FWD, _set("conv_states", None),
                    "cache_indices"),
@@ -232,12 +265,15 @@ ERRORS = {
         ErrorInput("H7 slot index past the pool", _UPD,
                    _set("conv_state_indices", torch.tensor([2, -1, 4], dtype=torch.int32)),
                    "conv_state_indices"),
+        ErrorInput("H7 negative slot index that is not the pad id", _UPD,
+                   _set("conv_state_indices", torch.tensor([2, -2, 0], dtype=torch.int32)),
+                   "conv_state_indices"),
         ErrorInput("conv_states with other channels", _UPD,
                    _set("conv_states", lambda kw: kw["conv_states"][:, :32]), "conv_states"),
         ErrorInput("num_accepted_tokens with a 2-D x", _UPD,
                    _set("num_accepted_tokens", torch.ones(3, dtype=torch.int32)),
                    "num_accepted_tokens"),
-        ErrorInput("speculative row accepting 0 tokens", _with(_UPD, L=3, accepted=[1, 2, 3]),
+        ErrorInput("speculative row accepting 0 tokens", _UPD_SPEC_E,
                    _set("num_accepted_tokens", torch.tensor([1, 2, 0], dtype=torch.int32)),
                    "num_accepted_tokens"),
     ),
@@ -272,8 +308,10 @@ REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
           id_keys=("D", "W", "dtype")),
     _spec("causal_conv1d_fwd", cases=C.fwd_cases(), build=C.build_fwd, results=("out", "conv_states"),
           writable=_fwd_writable, exact=frozenset({"conv_states"}),
+          accumulation=_conv_accumulation(R.causal_conv1d_fwd),
           id_keys=("lengths", "varlen", *_CONV_IDS, "states"), examples=CONV_EXAMPLES["fwd"]),
     _spec("causal_conv1d_update", cases=C.update_cases(), build=C.build_update,
           results=("out", "conv_states"), writable=_update_writable, exact=frozenset({"conv_states"}),
+          accumulation=_conv_accumulation(R.causal_conv1d_update),
           id_keys=("B", "L", *_CONV_IDS), examples=CONV_EXAMPLES["update"]),
 )}

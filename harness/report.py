@@ -13,7 +13,8 @@ LEAD = [*KEY, "status", "reason", "score", "expected_arg"]
 TAIL = ["seed", "backend_info", "case", "repro"]
 TIMING = ["elapsed_s"]
 METRIC_SUFFIXES = ("numel", "max_abs", "max_rel", "rel_rms", "max_ulp", "scale", "nan", "inf",
-                   "class_mismatch", "base_max_abs", "base_max_ulp", "base_rel_rms", "tol", "rms_tol",
+                   "class_mismatch", "base_max_abs", "base_max_ulp", "base_rel_rms", "accumulation", "accumulation_rel", "tol",
+                   "rms_tol",
                    "score")
 
 
@@ -63,3 +64,20 @@ def summary(df: pd.DataFrame) -> str:
     counts = counts[["pass", "fail", "crash", "error", "unsupported"]]
     counts["worst_score"] = df.groupby(["op", "backend", "gemm_path"])["score"].max()
     return counts.to_string(float_format=lambda v: f"{v:.3g}")
+
+
+def findings(df: pd.DataFrame) -> pd.DataFrame:
+    """Failing rows grouped into distinct findings: same op, kind, status and reason once numbers
+    are blanked out. Each finding keeps its count and the repro of its smallest case (shortest
+    case description, then fewest elements), the one to start from."""
+    bad = df[df["status"].isin(["fail", "crash", "error"])].copy()
+    if bad.empty:
+        return bad
+    bad["finding"] = (bad["reason"].fillna("").str.replace(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", regex=True)
+                      .str.replace(r"\[[#, ]*\]", "[…]", regex=True))
+    bad["size"] = bad["case"].fillna("").str.len()
+    keys = ["op", "kind", "status", "finding"]
+    bad = bad.sort_values([*keys, "size", "case_id"])
+    first = bad.groupby(keys, sort=True).head(1).set_index(keys)
+    first["cases"] = bad.groupby(keys).size()
+    return first.reset_index()[[*keys, "cases", "case_id", "reason", "repro"]]

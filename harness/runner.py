@@ -73,6 +73,7 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
     except Exception as e:  # a case the strategies should never draw
         return row(status="error", reason=f"the reference rejected the case: {_first_line(e)}")
     writable = spec.writable(case, kwargs)
+    accumulation = spec.accumulation(case, kwargs) if spec.accumulation else {}
     snap = Snapshot(kwargs)
     start = time.perf_counter()
     try:
@@ -94,7 +95,7 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
             problems.append(f"{name}: got {got.dtype} {list(got.shape)}, expected "
                             f"{baseline[name].dtype} {list(oracle[name].shape)}")
             continue
-        m = metrics.measure(got, oracle[name], baseline[name])
+        m = metrics.measure(got, oracle[name], baseline[name], accumulation.get(name))
         if name in spec.exact:
             verdict = policy.judge_exact(name, metrics.bit_mismatches(got, baseline[name]), got.numel())
         else:

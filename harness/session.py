@@ -16,11 +16,20 @@ class Session:
 
     def _run(self, request: tuple, case: dict, kind: str, ident: str | None = None) -> dict:
         row = self.isolated.run(request) if self.isolated else execute(request, self._backends)
+        if self.isolated and str(row.get("reason", "")).startswith("harness:"):
+            # The harness itself failed in the worker: most likely an earlier case corrupted the
+            # worker's memory without crashing it. Retry once in a fresh worker.
+            self.isolated.close()
+            row = self.isolated.run(request)
         if row.get("status") == "crash" or "op" not in row:   # the child died: identify the case here
             _, op, backend, variant, _ = request
             extra = {"error_name": ident} if kind == "error" else {}
             row = runner.make_row(REGISTRY[op], backend, variant, case, kind, **extra,
                                   status=row["status"], reason=row["reason"])
+        if row["status"] == "fail" and self.isolated:
+            # A kernel that produced wrong results may also have written out of bounds: a fresh
+            # worker keeps that from leaking into the next case.
+            self.isolated.close()
         self.rows.append(row)
         return row
 

@@ -51,3 +51,15 @@ def test_exact():
     assert judge_exact("conv_states", 0, 10).ok
     v = judge_exact("conv_states", 1, 10)
     assert not v.ok and v.tolerance == 0 and v.score == float("inf") and "1/10" in v.reason
+
+
+def test_cancellation_is_judged_against_the_sum_of_the_terms():
+    """|y| = 0.005 from terms summing to 0.8 in absolute value: an fp32 error of u·Σ|t| is correct
+    rounding, far above one ulp of |y|; the accumulation term (γ_n = n·u) admits it."""
+    m = metrics(0.8 * 2**-24, 0.0, 0.005, rms=0.8 * 2**-24 / 0.005, base_rms=0.0)
+    assert not judge("out", torch.float32, m).ok
+    m.update(accumulation=6 * 0.8, accumulation_rel=6 * 0.8 / 0.005)
+    v = judge("out", torch.float32, m)
+    assert v.ok, v.reason
+    m.update(max_abs=7 * 0.8 * 2**-24)          # beyond γ_6: not a rounding difference any more
+    assert not judge("out", torch.float32, m).ok

@@ -9,7 +9,7 @@ the call in each backend adapter (harness/backends.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from hypothesis.strategies import SearchStrategy

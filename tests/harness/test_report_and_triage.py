@@ -2,7 +2,6 @@
 
 import json
 
-import pandas as pd
 
 from harness import report
 from harness.__main__ import main

@@ -80,3 +80,13 @@ def assert_near_baseline(got, oracle, baseline, dtype, what):
     floor = UNIT_ROUNDOFF[dtype] * (oracle.abs().max().item() if got.numel() else 0.0)
     assert err <= 2 * base + floor, (f"{what}: max error {err:.3g} > 2 × baseline {base:.3g} + "
                                      f"floor {floor:.3g}")
+
+
+def assert_compiles_like_eager(op, args, pool_index):
+    """torch.compile(fullgraph=True) traces the op, and the compiled call returns eager's output
+    and leaves the pool (args[pool_index], written in place) as eager leaves its copy."""
+    eager = list(args)
+    eager[pool_index] = args[pool_index].clone()
+    want = op(*eager)
+    got = torch.compile(lambda *a: op(*a), fullgraph=True, backend="aot_eager")(*args)
+    assert torch.equal(got, want) and torch.equal(args[pool_index], eager[pool_index])

@@ -9,7 +9,8 @@ import torch
 import reference as R
 from cases.conv import conv_states, conv_weights, varlen_x
 from cases.layouts import CONV_LAYOUTS
-from tests.kernels.checks import (assert_pool_invariants, assert_within_bound, conv_bound, meta)
+from tests.kernels.checks import (assert_compiles_like_eager, assert_pool_invariants,
+                                  assert_within_bound, conv_bound, meta)
 
 i32 = dict(dtype=torch.int32)
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -182,12 +183,7 @@ def test_opcheck(ops, layout):
 
 
 def test_torch_compile_fullgraph(ops):
-    args = sample_args()
-    eager_pool = args[3].clone()
-    want = ops.causal_conv1d_fwd(args[0], args[1], args[2], eager_pool, *args[4:])
-    fn = torch.compile(lambda *a: ops.causal_conv1d_fwd(*a), fullgraph=True, backend="aot_eager")
-    got = fn(*args)
-    assert torch.equal(got, want) and torch.equal(args[3], eager_pool)
+    assert_compiles_like_eager(ops.causal_conv1d_fwd, sample_args(), pool_index=3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT.get)

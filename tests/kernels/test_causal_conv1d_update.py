@@ -7,7 +7,8 @@ import torch
 import reference as R
 from cases.conv import conv_states, conv_weights
 from cases.layouts import CONV_LAYOUTS
-from tests.kernels.checks import assert_pool_invariants, assert_within_bound, conv_bound, meta
+from tests.kernels.checks import (assert_compiles_like_eager, assert_pool_invariants,
+                                  assert_within_bound, conv_bound, meta)
 
 i32 = dict(dtype=torch.int32)
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -126,12 +127,7 @@ def test_opcheck(ops, spec, layout):
 
 
 def test_torch_compile_fullgraph(ops):
-    args = sample_args()
-    eager_pool = args[1].clone()
-    want = ops.causal_conv1d_update(args[0], eager_pool, *args[2:])
-    fn = torch.compile(lambda *a: ops.causal_conv1d_update(*a), fullgraph=True, backend="aot_eager")
-    got = fn(*args)
-    assert torch.equal(got, want) and torch.equal(args[1], eager_pool)
+    assert_compiles_like_eager(ops.causal_conv1d_update, sample_args(), pool_index=1)
 
 
 def test_pools_whose_slots_share_storage_are_rejected(ops):

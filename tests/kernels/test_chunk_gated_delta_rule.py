@@ -10,7 +10,8 @@ import torch
 
 import reference as R
 from cases.gdn import prefill_inputs
-from tests.kernels.checks import assert_gaps_and_metadata, assert_near_baseline, meta
+from tests.kernels.checks import (assert_compiles_like_eager, assert_gaps_and_metadata,
+                                  assert_near_baseline, meta)
 
 i32 = dict(dtype=torch.int32)
 PATHS = ["brgemm", "blas"]
@@ -133,12 +134,7 @@ def test_opcheck(ops):
 
 
 def test_torch_compile_fullgraph(ops):
-    args = sample_args()
-    eager_state = args[5].clone()
-    want = ops.chunk_gated_delta_rule(*args[:5], eager_state, *args[6:])
-    fn = torch.compile(lambda *a: ops.chunk_gated_delta_rule(*a), fullgraph=True, backend="aot_eager")
-    got = fn(*args)
-    assert torch.equal(got, want) and torch.equal(args[5], eager_state)
+    assert_compiles_like_eager(ops.chunk_gated_delta_rule, sample_args(), pool_index=5)
 
 
 @pytest.mark.parametrize("path", PATHS)

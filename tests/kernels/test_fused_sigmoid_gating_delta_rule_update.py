@@ -6,7 +6,8 @@ import torch
 
 import reference as R
 from cases.gdn import decode_inputs
-from tests.kernels.checks import assert_gaps_and_metadata, assert_near_baseline, meta
+from tests.kernels.checks import (assert_compiles_like_eager, assert_gaps_and_metadata,
+                                  assert_near_baseline, meta)
 
 i32 = dict(dtype=torch.int32)
 NAMES = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices")
@@ -137,13 +138,7 @@ def test_opcheck(ops):
 
 
 def test_torch_compile_fullgraph(ops):
-    args = sample_args()
-    eager_state = args[7].clone()
-    want = ops.fused_sigmoid_gating_delta_rule_update(*args[:7], eager_state, *args[8:])
-    fn = torch.compile(lambda *a: ops.fused_sigmoid_gating_delta_rule_update(*a), fullgraph=True,
-                       backend="aot_eager")
-    got = fn(*args)
-    assert torch.equal(got, want) and torch.equal(args[7], eager_state)
+    assert_compiles_like_eager(ops.fused_sigmoid_gating_delta_rule_update, sample_args(), pool_index=7)
 
 
 def test_q_and_k_with_different_strides(ops):

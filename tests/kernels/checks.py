@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 
 from cases.layouts import SENTINEL
+from harness.invariants import covered, storage_elements
+from harness.policy import UNIT_ROUNDOFF
 
-# Unit roundoff u = 2^-p of each dtype (p significand bits including the implicit one), and the
-# absolute floor of rounding to it: half its smallest subnormal.
-UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
+# Unit roundoff u = 2^-p per dtype is the tolerance policy's (harness/policy.py); the floor of
+# rounding to a dtype is half its smallest subnormal.
 SUBNORMAL_FLOOR = {torch.float32: 2.0**-150, torch.bfloat16: 2.0**-134, torch.float16: 2.0**-25}
 
 
@@ -40,11 +41,8 @@ def conv_bound(oracle, abs_sum, dtype, width):
 
 
 def outside_view(t: torch.Tensor) -> torch.Tensor:
-    """The elements of t's storage that the view t does not cover (slot gaps, tails)."""
-    flat = torch.empty(0, dtype=t.dtype).set_(t.untyped_storage())
-    covered = torch.zeros(flat.numel(), dtype=torch.bool)
-    covered.as_strided(t.shape, t.stride(), t.storage_offset()).fill_(True)
-    return flat[~covered]
+    """The elements of t's storage that the view t does not cover (slot gaps, guards, tails)."""
+    return storage_elements(t)[~covered(t)]
 
 
 def assert_gaps_and_metadata(pool, meta_before, what="pool"):

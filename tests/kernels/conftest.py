@@ -1,10 +1,7 @@
-import ctypes
-import os
-
 import pytest
-import torch
 
 import kernels
+from harness.isolation import junk_fill_allocations
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +14,7 @@ def ops():
 def poisoned_allocations():
     """Every CPU allocation during a kernel test starts as junk (NaN or nonzero in every float
     dtype), so an output element a kernel forgets to write cannot pass as a lucky zero.
-    This is c10's own allocator flag, reached through its exported global."""
-    lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libc10.so"))
-    flag = ctypes.c_bool.in_dll(lib, "FLAGS_caffe2_cpu_allocator_do_junk_fill")
-    flag.value = True
+    This is c10's own allocator flag, the one the harness's isolated workers set."""
+    junk_fill_allocations(True)
     yield
-    flag.value = False
+    junk_fill_allocations(False)

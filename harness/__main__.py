@@ -2,13 +2,17 @@
 
     python -m harness repro OP --backend ours [--gemm-path blas] --case '<json>'   replay one row
     python -m harness repro OP --backend ours --error '<error input name>'
+    python -m harness repro ... --isolated                                         in a worker: a crash is a row
     python -m harness triage OLD.csv NEW.csv                                       exit 1 on regression
     python -m harness findings REPORT.csv                                          distinct failures, smallest repro each
+    python -m harness findings REPORT.csv --known docs/vllm-findings.md            rows labelled by known finding
+    python -m harness check-repros docs/vllm-findings.md                           every repro gives its status
     python -m harness summary [--strict] REPORT.csv                                exit 1 on a bad row (strict)
 
 Reports are written by the pytest runs (`nox -s correctness`, `pytest tests/properties`).
-A repro runs in this process (no isolation), so a crash shows its own backtrace and a debugger
-can be attached; allocations are junk-filled as in a run.
+A repro runs in this process by default (no isolation), so a crash shows its own backtrace and a
+debugger can be attached; allocations are junk-filled as in a run. With --isolated it runs in a
+worker process like a test run, so a crash is printed as a `crash` row and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -18,21 +22,46 @@ import json
 import sys
 
 
-def _repro(args) -> int:
-    from harness import report
+def repro_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """The repro command's arguments (also parsed back from the repro lines of findings documents)."""
+    r = argparse.ArgumentParser(prog="python -m harness repro", add_help=add_help)
+    r.add_argument("op")
+    r.add_argument("--backend", default="ours")
+    r.add_argument("--gemm-path", default="")
+    what = r.add_mutually_exclusive_group(required=True)
+    what.add_argument("--case", help="the case description (JSON), as in a report's repro column")
+    what.add_argument("--error", help="the name of an error input")
+    r.add_argument("--isolated", action="store_true",
+                   help="run in a worker process as a test run does: a crash becomes a crash row")
+    return r
+
+
+def _run_request(request: tuple, isolated: bool) -> dict:
+    """The row of one request ("case"/"error", op, backend, variant, case or error-input name)."""
     from harness.isolation import execute, junk_fill_allocations
     from harness.registry import REGISTRY
-    spec = REGISTRY[args.op]
+    from harness.session import Session
+    kind, op, backend, variant, payload = request
+    if kind == "error":
+        names = [e.name for e in REGISTRY[op].errors]
+        if payload not in names:
+            raise SystemExit(f"--error: expected one of {names}")
+        request = (kind, op, backend, variant, names.index(payload))
+    if isolated:
+        session = Session(isolate=True)
+        run = session.case if kind == "case" else session.error_input
+        row = run(*request[1:])
+        session.close()
+        return row
     junk_fill_allocations()
-    if args.case is not None:
-        request = ("case", args.op, args.backend, args.gemm_path, json.loads(args.case))
-    else:
-        names = [e.name for e in spec.errors]
-        if args.error not in names:
-            print(f"--error: expected one of {names}", file=sys.stderr)
-            return 2
-        request = ("error", args.op, args.backend, args.gemm_path, names.index(args.error))
-    row = execute(request, {})
+    return execute(request, {})
+
+
+def _repro(args) -> int:
+    from harness import report
+    payload = json.loads(args.case) if args.case is not None else args.error
+    row = _run_request(("case" if args.case is not None else "error", args.op, args.backend,
+                        args.gemm_path, payload), args.isolated)
     df = report.frame([row])
     shown = {k: v for k, v in df.iloc[0].items() if v is not None and v == v and k != "case"}
     width = max(map(len, shown))
@@ -59,26 +88,52 @@ def _summary(args) -> int:
     return 0
 
 
-def _findings(args) -> int:
-    from harness import report
-    f = report.findings(report.read(args.report))
+def _print_findings(f) -> None:
     for i, r in enumerate(f.itertuples(), 1):
         print(f"{i}. {r.op} [{r.kind}] {r.status} x{r.cases}: {r.finding}\n   e.g. {r.reason}\n"
               f"   {r.repro}")
-    return 0
+
+
+def _findings(args) -> int:
+    from harness import known, report
+    df = report.read(args.report)
+    if not args.known:
+        _print_findings(report.findings(df))
+        return 0
+    listed = known.load(args.known)
+    label = known.classify(df, listed)
+    print(f"{len(label)} failing, crashing or erroring rows in {args.report}; "
+          f"known findings from {args.known}:")
+    for f in listed:
+        n = int((label == f.id).sum())
+        print(f"  {f.id:>4}  {f.cls:<19} {n:>4} rows  {f.title}{'' if n else '  (not seen in this report)'}")
+    rest = df.loc[label[label == ""].index]
+    print(f"unclassified: {len(rest)} rows")
+    _print_findings(report.findings(rest))
+    return 1 if args.strict and len(rest) else 0
+
+
+def _check_repros(args) -> int:
+    from harness import known
+    failed = 0
+    for f in known.load(args.document):
+        for command, status, fragment in f.repros:
+            row = _run_request(known.repro_request(command), isolated=True)
+            ok = row["status"] in status.split("|") and (row["status"] == "crash"
+                                                         or fragment in str(row.get("reason", "")))
+            failed += not ok
+            print(f"{'ok' if ok else 'MISMATCH':>8}  {f.id:>4}  expected {status}"
+                  f"{': ' + fragment if fragment else ''}; got {row['status']}: "
+                  f"{str(row.get('reason', ''))[:120]}")
+    return 1 if failed else 0
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("repro", help="replay one case or error input in this process")
-    r.add_argument("op")
-    r.add_argument("--backend", default="ours")
-    r.add_argument("--gemm-path", default="")
-    what = r.add_mutually_exclusive_group(required=True)
-    what.add_argument("--case", help="the case description (JSON), as in a report's repro column")
-    what.add_argument("--error", help="the name of an error input")
+    r = sub.add_parser("repro", parents=[repro_parser(add_help=False)],
+                       help="replay one case or error input (in this process unless --isolated)")
     r.set_defaults(fn=_repro)
     t = sub.add_parser("triage", help="compare two reports; exit 1 on a regression")
     t.add_argument("old")
@@ -90,7 +145,13 @@ def main(argv=None) -> int:
     s.set_defaults(fn=_summary)
     f = sub.add_parser("findings", help="a report's failing rows grouped into distinct findings")
     f.add_argument("report")
+    f.add_argument("--known", help="a findings document: label each row with its known finding")
+    f.add_argument("--strict", action="store_true", help="exit 1 if a row matches no known finding")
     f.set_defaults(fn=_findings)
+    c = sub.add_parser("check-repros", help="run every repro of a findings document (isolated); "
+                                            "exit 1 unless each gives its expected status")
+    c.add_argument("document")
+    c.set_defaults(fn=_check_repros)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -25,6 +25,12 @@ class Backend:
     def unsupported(self, op: str, case: dict, variant: str) -> str | None:
         return None
 
+    def nearest(self, op: str, case: dict) -> dict | None:
+        """For a case outside the backend's support, the nearest case inside it (the other axes
+        kept), or None. The property tests run it as well, so a narrow backend is still tested
+        across every axis it does support."""
+        return None
+
     def call(self, op: str, kwargs: dict, variant: str) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
@@ -121,6 +127,9 @@ class VLLM(Backend):
                 return f"vLLM limit: {reason}"
         return None
 
+    def nearest(self, op, case):
+        return NEAREST[op](dict(case)) if op in NEAREST else None
+
     def call(self, op, kwargs, variant):
         fn = getattr(self.ops(), self.NAMES[op])
         kw = dict(kwargs)
@@ -183,7 +192,8 @@ LIMITS = {
         (lambda c: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
         (lambda c: c["K"] not in (64, 128),
          "K in {64, 128} only ('expect head_dim to be multiples of 32', 'Unexpected head dim size')"),
-        (_not_half, "bf16/fp16 activations only ('Input tensor dtype mismatch')"),
+        (lambda c: c["dtype"] != "bf16", "bf16 activations only ('Input tensor dtype mismatch' for "
+                                          "fp16 and fp32, whatever beta's and the state's dtypes)"),
         (lambda c: c["state_dtype"] not in ("fp32", c["dtype"]),
          "the state is fp32 or the activations' dtype ('Input tensor dtype mismatch')"),
     ),
@@ -202,11 +212,66 @@ LIMITS = {
                        "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
         (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
         (lambda c: c["x_row_pad"] > 0, "x must be contiguous ('x must be contiguous')"),
+        (lambda c: c["L"] > 0 and c["layout"] == "DS",
+         "speculative decode needs the SD layout ('3D x requires SD conv_states layout')"),
         (lambda c: c["L"] > 0 and -1 in c["slots"], "speculative decode rejects pad slots "
                                                     "('3D x does not support pad slots')"),
         (lambda c: c["L"] > 0 and not c["indices_given"],
          "speculative decode needs conv_state_indices ('conv_state_indices is required for 3D x')"),
     ),
+}
+
+
+# The nearest supported case: the axes vLLM limits moved into range, everything else as drawn.
+
+def _half(c):
+    if c["dtype"] == "fp32":
+        c["dtype"] = "bf16"
+    return c
+
+
+def _conv_nearest(c):
+    c.update(D=max(32, c["D"] - c["D"] % 32), W=4, dtype="bf16")
+    if c.get("layout") == "DS":
+        c["state_extra"] = 0
+    return c
+
+
+def _fwd_nearest(c):
+    c = _conv_nearest(c)
+    if not c["varlen"]:
+        c["token_major"] = True
+    return c
+
+
+def _update_nearest(c):
+    old_state_len = c["W"] - 1 + c["state_extra"]
+    c = _conv_nearest(c)
+    c["x_row_pad"] = 0
+    if c["L"]:   # speculative decode: SD layout, real slots, indices given, a long enough state
+        c.update(layout="SD", indices_given=True, slots=list(range(c["B"])),
+                 n_slots=max(c["n_slots"], c["B"]))
+        c["state_extra"] = max(old_state_len, c["L"], 3) - 3
+        hi = min(c["L"], 3 + c["state_extra"] - 2)
+        c["accepted"] = [min(a, hi) for a in c["accepted"]]
+    return c
+
+
+def _chunk_nearest(c):
+    c.update(K=64 if min(c["K"], c["V"]) <= 64 else 128, dtype="bf16")
+    c["V"] = c["K"]
+    if c["state_dtype"] != "bf16":
+        c["state_dtype"] = "fp32"
+    return c
+
+
+NEAREST = {
+    "fused_gdn_gating": lambda c: _half({**c, "softplus_beta": 1.0, "softplus_threshold": 20.0}),
+    "fused_sigmoid_gating_delta_rule_update": _half,
+    "chunk_gated_delta_rule": _chunk_nearest,
+    "causal_conv1d_weight_pack": _half,
+    "causal_conv1d_fwd": _fwd_nearest,
+    "causal_conv1d_update": _update_nearest,
 }
 
 BACKENDS["vllm"] = VLLM

@@ -50,7 +50,7 @@ def write(rows: list[dict], path: str | Path) -> pd.DataFrame:
 
 
 def read(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""],
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False,
                        dtype={"gemm_path": str, "case_id": str, "reason": str})
 
 

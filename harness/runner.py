@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 
 import reference as R
@@ -108,6 +109,13 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
                score=max(scores, default=0.0), **fields, elapsed_s=elapsed)
 
 
+def names(message: str, arg: str) -> bool:
+    """Whether an error message names the argument: as a whole word (so `b` is not found in
+    "shape"), with underscores also matching spaces ("head first" names head_first)."""
+    words = r"[_ ]".join(re.escape(w) for w in arg.split("_"))
+    return re.search(rf"(?<![A-Za-z0-9_]){words}(?![A-Za-z0-9_])", message) is not None
+
+
 def run_error_input(op: str, backend: backends.Backend, variant: str, err: ErrorInput) -> dict:
     """The backend must raise, and its message must name the argument (as the reference does)."""
     spec = REGISTRY[op]
@@ -127,8 +135,7 @@ def run_error_input(op: str, backend: backends.Backend, variant: str, err: Error
     try:
         backend.call(op, kwargs, variant)
     except Exception as e:
-        msg = str(e)
-        named = err.arg in msg
+        named = names(str(e), err.arg)
         return row(status="pass" if named else "fail",
                    reason="" if named else f"raised without naming {err.arg}: {_first_line(e)}")
     return row(status="fail", reason=f"accepted an invalid {err.arg} and returned")

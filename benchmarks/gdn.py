@@ -45,7 +45,8 @@ def main() -> None:
             args = prefill_inputs([tokens // n_seq] * n_seq, **SHAPE, dtype=torch.bfloat16, seed=tokens)
             pos = [args[n] for n in PREFILL]
             fns = {"ours_brgemm": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm"),
-                   "ours_blas": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "blas")}
+                   "ours_blas": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "blas"),
+                   "ours_brgemm_bf16": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm_bf16")}
             if tokens <= 2048:  # the fp32 chunked reference: seconds per call beyond that
                 fns["torch"] = lambda: R.chunk_gated_delta_rule_chunked(**args, precision=R.FP32)
             if vllm is not None:
@@ -56,6 +57,8 @@ def main() -> None:
                              **{f"{k}_us": v * 1e6 for k, v in t.items()},
                              torch_over_ours=t["torch"] / best if "torch" in t else float("nan"),
                              vllm_over_ours=t["vllm"] / best if "vllm" in t else float("nan"),
+                             vllm_over_ours_bf16=(t["vllm"] / t["ours_brgemm_bf16"] if "vllm" in t
+                                                  else float("nan")),
                              ours_tokens_per_s=tokens / best))
     write_report(rows, "gdn")
 

@@ -27,10 +27,16 @@ from reference.precision import ORACLE, Precision
 CHUNK_SIZE = 64
 
 
-def chunk_step(S, q, k, v, g, beta):
+def chunk_step(S, q, k, v, g, beta, operands=None):
     """One chunk of m tokens for every head at once.
 
     S [HV, K, V]; q, k [HV, m, K]; v [HV, m, V]; g, beta [HV, m]. Returns (S₁, O [HV, m, V]).
+
+    `operands` (a dtype) rounds both operands of every product that involves the state or an
+    intermediate to it, as the kernels' reduced-precision GEMM path does: (I + L)⁻¹ is formed
+    explicitly and applied to [−diag(β·e^G)·K | diag(β)·V] by one product. K·Kᵀ and Q·Kᵀ stay
+    unrounded: the kernel multiplies the raw inputs, exact for bf16 activations, and applies the
+    l2norm and scale factors afterwards.
     """
     m = q.shape[1]
     G = torch.cumsum(g, dim=-1)
@@ -39,14 +45,29 @@ def chunk_step(S, q, k, v, g, beta):
     Gamma = torch.exp((G[:, :, None] - G[:, None, :]).masked_fill(~causal, float("-inf")))
     L = (beta[:, :, None] * (k @ k.transpose(-1, -2)) * Gamma).tril(-1)
     I_plus_L = L + torch.eye(m, dtype=L.dtype)
-    W = torch.linalg.solve_triangular(I_plus_L, (beta * torch.exp(G))[..., None] * k, upper=False,
-                                      unitriangular=True)
-    U = torch.linalg.solve_triangular(I_plus_L, beta[..., None] * v, upper=False,
-                                      unitriangular=True)
-    delta = U - W @ S
-    O = (q * torch.exp(G)[..., None]) @ S + ((q @ k.transpose(-1, -2)) * Gamma) @ delta
+    if operands is None:
+        W = torch.linalg.solve_triangular(I_plus_L, (beta * torch.exp(G))[..., None] * k,
+                                          upper=False, unitriangular=True)
+        U = torch.linalg.solve_triangular(I_plus_L, beta[..., None] * v, upper=False,
+                                          unitriangular=True)
+        delta = U - W @ S
+        O = (q * torch.exp(G)[..., None]) @ S + ((q @ k.transpose(-1, -2)) * Gamma) @ delta
+        G_last = G[:, -1:]
+        S = torch.exp(G_last)[..., None] * S + (k * torch.exp(G_last - G)[..., None]).transpose(-1, -2) @ delta
+        return S, O
+
+    def r(x):
+        return x.to(operands).to(x.dtype)
+
+    inv = torch.linalg.solve_triangular(I_plus_L, torch.eye(m, dtype=L.dtype).expand_as(L),
+                                        upper=False, unitriangular=True)
+    rhs = torch.cat([-(beta * torch.exp(G))[..., None] * k, beta[..., None] * v], dim=-1)
+    X = r(inv) @ r(rhs)
+    K = k.shape[-1]
+    delta = X[..., K:] + r(X[..., :K]) @ r(S)
+    O = r(q * torch.exp(G)[..., None]) @ r(S) + r((q @ k.transpose(-1, -2)) * Gamma) @ r(delta)
     G_last = G[:, -1:]
-    S = torch.exp(G_last)[..., None] * S + (k * torch.exp(G_last - G)[..., None]).transpose(-1, -2) @ delta
+    S = torch.exp(G_last)[..., None] * S + r(k).transpose(-1, -2) @ r(torch.exp(G_last - G)[..., None] * delta)
     return S, O
 
 
@@ -54,8 +75,12 @@ def chunk_gated_delta_rule_chunked(query, key, value, g, beta, initial_state,
                                    output_final_state=True, cu_seqlens=None, head_first=False,
                                    use_qk_l2norm_in_kernel=False, initial_state_indices=None,
                                    eps=L2NORM_EPS, *, chunk_size: int = CHUNK_SIZE,
-                                   pad_slot_id: int = PAD_SLOT_ID, precision: Precision = ORACLE):
-    """Same contract and result as reference.gdn.chunk_gated_delta_rule, computed by chunks."""
+                                   pad_slot_id: int = PAD_SLOT_ID, precision: Precision = ORACLE,
+                                   operands: torch.dtype | None = None):
+    """Same contract and result as reference.gdn.chunk_gated_delta_rule, computed by chunks.
+
+    `operands`: round GEMM operands to this dtype (see chunk_step), to model a reduced-precision
+    GEMM path; None computes every product in precision.compute."""
     seqs = check_prefill_args(query, key, value, g, beta, initial_state, cu_seqlens, head_first,
                               initial_state_indices, pad_slot_id)
     q, k, v, g_, beta_ = prepare_prefill(query, key, value, g, beta, use_qk_l2norm_in_kernel, eps,
@@ -70,7 +95,8 @@ def chunk_gated_delta_rule_chunked(query, key, value, g, beta, initial_state,
         S = new_state[slot]
         for c in range(start, start + n, chunk_size):
             t = slice(c, min(c + chunk_size, start + n))
-            S, out[:, t] = chunk_step(S, q[:, t], k[:, t], v[:, t], g_[:, t], beta_[:, t])
+            S, out[:, t] = chunk_step(S, q[:, t], k[:, t], v[:, t], g_[:, t], beta_[:, t],
+                                      operands)
         new_state[slot] = S
     return (precision.result(out.transpose(0, 1)[None], query.dtype),
             precision.result(new_state, initial_state.dtype))

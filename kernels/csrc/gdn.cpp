@@ -237,14 +237,73 @@ Tensor fused_sigmoid_gating_delta_rule_update(
 constexpr int64_t kChunk = 64;
 constexpr int64_t kChunkVecs = kChunk / kVec;
 
+using bf16 = at::BFloat16;
+
+// dst[i·ldd + j] = bf16(a_i · src[i·lds + j]) for j < cols (a_i = 1 without scale), zeros on
+// [cols, cols_pad): an A operand whose reduction dim is padded to even.
+inline void round_rows(const float* src, int64_t lds, int64_t rows, int64_t cols, int64_t cols_pad,
+                       bf16* dst, int64_t ldd, const float* scale = nullptr) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const Vec a(scale ? scale[i] : 1.f);
+    for (int64_t j = 0; j < cols; j += 2 * kVec) {
+      const int64_t r = std::min(2 * kVec, cols - j);
+      const float* x = src + i * lds + j;
+      store2_f(dst + i * ldd + j, a * Vec::loadu(x, std::min(r, kVec)),
+               r > kVec ? a * Vec::loadu(x + kVec, r - kVec) : Vec(0.f), r);
+    }
+    std::fill(dst + i * ldd + cols, dst + i * ldd + cols_pad, bf16(0.f));
+  }
+}
+
+// B [rows, N] (fp32, ld lds, row i scaled by scale[i] if given) as bf16 VNNI pairs: element (i, n)
+// at dst[(i / 2)·2N + 2n + i % 2]; an odd last row is paired with zeros.
+inline void pack_vnni(const float* src, int64_t lds, int64_t rows, int64_t N, bf16* dst,
+                      const float* scale = nullptr) {
+  for (int64_t i = 0; i < rows; i += 2) {
+    const float* r0 = src + i * lds;
+    const float* r1 = src + (i + 1) * lds;
+    const bool pair = i + 1 < rows;
+    const Vec a0(scale ? scale[i] : 1.f), a1(scale && pair ? scale[i + 1] : 1.f);
+    bf16* d = dst + i * N;
+    int64_t n = 0;
+#if defined(CPU_CAPABILITY_AVX512)
+    // Round both rows to bf16, then interleave 16-bit lanes: unpack works within 128-bit lanes,
+    // so a 32-bit permute puts the pairs back in column order.
+    const __m512i lo_idx = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i hi_idx = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (; n + 2 * kVec <= N; n += 2 * kVec) {
+      const __m512i x0 = round_pair<bf16>(a0 * Vec::loadu(r0 + n), a0 * Vec::loadu(r0 + n + kVec));
+      const __m512i x1 = pair ? __m512i(round_pair<bf16>(a1 * Vec::loadu(r1 + n), a1 * Vec::loadu(r1 + n + kVec)))
+                              : _mm512_setzero_si512();
+      const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+      _mm512_storeu_si512(d + 2 * n, _mm512_permutex2var_epi32(lo, lo_idx, hi));
+      _mm512_storeu_si512(d + 2 * n + 2 * kVec, _mm512_permutex2var_epi32(lo, hi_idx, hi));
+    }
+#endif
+    for (; n < N; ++n) {
+      d[2 * n] = bf16(scale ? scale[i] * r0[n] : r0[n]);
+      d[2 * n + 1] = pair ? bf16(scale ? scale[i + 1] * r1[n] : r1[n]) : bf16(0.f);
+    }
+  }
+}
+
 struct ChunkScratch {
   // kq: k̂ rows then q̂ rows, so K̂·K̂ᵀ and Q̂·K̂ᵀ are one product; kt: K̂ᵀ [K, kChunk].
-  std::vector<float> kq, kt, raw, L, qk, inv, rhs, x, qs, o, g, graw, run, beta, S, gemm;
-  ChunkScratch(int64_t K, int64_t V, int64_t heads, bool copy_state)
+  std::vector<float> kq, kt, raw, L, qk, inv, rhs, x, qs, o, g, graw, run, beta, fk, fq, S, gemm;
+  // brgemm_bf16 operands: A row-major, B in VNNI pairs (p suffix); raw = the inputs' q, k.
+  std::vector<bf16> kq_raw, kt_rawp, kt16, inv16, rhsp, w16, Sp, qs16, qk16, dp;
+  ChunkScratch(int64_t K, int64_t V, int64_t heads, bool copy_state, bool bf16_path)
       : kq(2 * kChunk * K), kt(K * kChunk), raw(2 * kChunk * kChunk), L(kChunk * kChunk),
         qk(kChunk * kChunk), inv(kChunk * kChunk), rhs(kChunk * (K + V)), x(kChunk * (K + V)),
         qs(kChunk * K), o(kChunk * V), g(kChunk), graw(kChunk), run(kChunk), beta(kChunk),
-        S(copy_state ? heads * K * V : 0) {}
+        fk(kChunk), fq(kChunk), S(copy_state ? heads * K * V : 0) {
+    if (!bf16_path) return;
+    for (auto* b : {&kq_raw, &kt_rawp, &kt16, &w16, &qs16}) b->resize(2 * kChunk * K);
+    for (auto* b : {&inv16, &qk16}) b->resize(kChunk * kChunk);
+    rhsp.resize(kChunk * (K + V));
+    Sp.resize(K * V);
+    dp.resize(kChunk * V);
+  }
 };
 
 // y[0, n) = a · x[0, n) (y may be x).
@@ -277,7 +336,7 @@ inline void invert_unit_lower(const float* L, int64_t m, float* inv) {
 // Gathers one chunk of q and k (l2-normalised if asked, q scaled) into w.kq and K̂ᵀ into w.kt.
 template <typename T>
 void gather_qk(const T* q, const T* k, int64_t qs, int64_t ks, int64_t m, int64_t K, bool l2norm,
-               float eps, float scale, ChunkScratch& w) {
+               float eps, float scale, bool bf16_path, ChunkScratch& w) {
   for (int64_t t = 0; t < m; ++t) {
     float* kt = w.kq.data() + t * K;
     float* qt = w.kq.data() + (m + t) * K;
@@ -292,10 +351,22 @@ void gather_qk(const T* q, const T* k, int64_t qs, int64_t ks, int64_t m, int64_
     }
     const float iq = (l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), qn) + eps) : 1.f) * scale;
     const float ik = l2norm ? 1.f / std::sqrt(at::vec::vec_reduce_all<float>(std::plus<Vec>(), kn) + eps) : 1.f;
+    w.fk[t] = ik;
+    w.fq[t] = iq;
+    if (bf16_path) {  // the inputs as bf16 (exact for bf16 inputs): normalised after the product
+      round_rows(kt, K, 1, K, K, w.kq_raw.data() + t * K, K);
+      round_rows(qt, K, 1, K, K, w.kq_raw.data() + (m + t) * K, K);
+    }
     if (iq != 1.f) scale_row(qt, qt, iq, K);
     if (ik != 1.f) scale_row(kt, kt, ik, K);
   }
   at::vec::transpose_mxn<float>(w.kq.data(), K, w.kt.data(), kChunk, m, K);  // K̂ᵀ
+  if (bf16_path) {
+    // Kᵀ in VNNI pairs is the [m, K/2] matrix of 32-bit pairs of the raw rows, transposed.
+    at::vec::transpose_mxn<float>(reinterpret_cast<const float*>(w.kq_raw.data()), K / 2,
+                                  reinterpret_cast<float*>(w.kt_rawp.data()), kChunk, m, K / 2);
+    round_rows(w.kt.data(), kChunk, K, m, m + (m & 1), w.kt16.data(), kChunk);  // K̂ᵀ
+  }
 }
 
 // One chunk of one v head: v, g, β of its m tokens (strides vs, gs, bs), its fp32 state Sf; needs
@@ -349,10 +420,26 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
   }
   invert_unit_lower(w.L.data(), m, w.inv.data());
   float* x = w.x.data();  // [−W | U], then [−W | Δ]
-  gemm(path, m, KV, m, {w.inv.data(), kChunk}, {w.rhs.data(), KV}, x, KV, false, w.gemm);
-  gemm(path, m, V, K, {x, KV}, {Sf, V}, x + K, KV, true, w.gemm);  // Δ = U − W·S
-  gemm(path, m, V, K, {w.qs.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
-  gemm(path, m, V, m, {w.qk.data(), kChunk}, {x + K, KV}, w.o.data(), V, true, w.gemm);
+  const bool bf16_path = path == GemmPath::kBrgemmBf16;
+  const int64_t m2 = m + (m & 1);  // bf16 reduction dims are padded to even
+  if (bf16_path) {  // the same products, each operand rounded to bf16 just before it
+    round_rows(w.inv.data(), kChunk, m, m, m2, w.inv16.data(), kChunk);
+    pack_vnni(w.rhs.data(), KV, m, KV, w.rhsp.data());
+    gemm_bf16(m, KV, m2, w.inv16.data(), kChunk, w.rhsp.data(), KV, x, KV, false);
+    round_rows(x, KV, m, K, K, w.w16.data(), K);
+    pack_vnni(Sf, V, K, V, w.Sp.data());
+    gemm_bf16(m, V, K, w.w16.data(), K, w.Sp.data(), V, x + K, KV, true);  // Δ = U − W·S
+    round_rows(w.qs.data(), K, m, K, K, w.qs16.data(), K);
+    gemm_bf16(m, V, K, w.qs16.data(), K, w.Sp.data(), V, w.o.data(), V, false);
+    round_rows(w.qk.data(), kChunk, m, m, m2, w.qk16.data(), kChunk);
+    pack_vnni(x + K, KV, m, V, w.dp.data());
+    gemm_bf16(m, V, m2, w.qk16.data(), kChunk, w.dp.data(), V, w.o.data(), V, true);
+  } else {
+    gemm(path, m, KV, m, {w.inv.data(), kChunk}, {w.rhs.data(), KV}, x, KV, false, w.gemm);
+    gemm(path, m, V, K, {x, KV}, {Sf, V}, x + K, KV, true, w.gemm);  // Δ = U − W·S
+    gemm(path, m, V, K, {w.qs.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
+    gemm(path, m, V, m, {w.qk.data(), kChunk}, {x + K, KV}, w.o.data(), V, true, w.gemm);
+  }
   for (int64_t t = 0; t < m; ++t)
     for (int64_t j = 0; j < V; j += 2 * kVec) {
       const int64_t r = std::min(2 * kVec, V - j);
@@ -361,9 +448,15 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
                r > kVec ? Vec::loadu(o + kVec, r - kVec) : Vec(0.f), r);
     }
   // S ← e^{G_last}·S + K̂ᵀ·(diag(e^{run})·Δ), run[i] = Σ_{i<s<m} g_s = G_last − G_i now
-  for (int64_t i = 0; i < m; ++i) scale_row(x + i * KV + K, x + i * KV + K, std::exp(run[i]), V);
   scale_row(Sf, Sf, std::exp(w.g[m - 1]), K * V);
-  gemm(path, K, V, m, {w.kt.data(), kChunk}, {x + K, KV}, Sf, V, true, w.gemm);
+  if (bf16_path) {
+    for (int64_t i = 0; i < m; ++i) run[i] = std::exp(run[i]);
+    pack_vnni(x + K, KV, m, V, w.dp.data(), run);
+    gemm_bf16(K, V, m2, w.kt16.data(), kChunk, w.dp.data(), V, Sf, V, true);
+  } else {
+    for (int64_t i = 0; i < m; ++i) scale_row(x + i * KV + K, x + i * KV + K, std::exp(run[i]), V);
+    gemm(path, K, V, m, {w.kt.data(), kChunk}, {x + K, KV}, Sf, V, true, w.gemm);
+  }
 }
 
 // One sequence and one k head: the `heads` v heads h0, h0+1, ... that share it.
@@ -373,6 +466,7 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
                  std::array<int64_t, 3> head_strides, int64_t heads, int64_t len, S* state, int64_t K, int64_t V, bool l2norm, float eps,
                  T* out, int64_t os, ChunkScratch& w) {
   const float scale = 1.f / std::sqrt(static_cast<float>(K));
+  const bool bf16_path = path == GemmPath::kBrgemmBf16;
   // An fp32 pool is updated in place; other dtypes work on an fp32 copy.
   auto state_of = [&](int64_t h) {
     if constexpr (std::is_same_v<S, float>) return state + h * K * V;
@@ -385,9 +479,22 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
     }
   for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
     const int64_t m = std::min(kChunk, len - c0);
-    gather_qk(q + c0 * qs, k + c0 * ks, qs, ks, m, K, l2norm, eps, scale, w);
-    gemm(path, 2 * m, m, K, {w.kq.data(), K}, {w.kt.data(), kChunk}, w.raw.data(), kChunk, false,
-         w.gemm);
+    gather_qk(q + c0 * qs, k + c0 * ks, qs, ks, m, K, l2norm, eps, scale, bf16_path, w);
+    if (bf16_path) {  // products of the inputs, then the row and column factors
+      gemm_bf16(2 * m, m, K, w.kq_raw.data(), K, w.kt_rawp.data(), kChunk, w.raw.data(), kChunk,
+                false);
+      for (int64_t i = 0; i < 2 * m; ++i) {
+        float* r = w.raw.data() + i * kChunk;
+        const Vec fi(i < m ? w.fk[i] : w.fq[i - m]);
+        for (int64_t j = 0; j < m; j += kVec) {
+          const int64_t n = std::min(kVec, m - j);
+          (fi * Vec::loadu(r + j, n) * Vec::loadu(w.fk.data() + j, n)).store(r + j, n);
+        }
+      }
+    } else {
+      gemm(path, 2 * m, m, K, {w.kq.data(), K}, {w.kt.data(), kChunk}, w.raw.data(), kChunk,
+           false, w.gemm);
+    }
     for (int64_t h = 0; h < heads; ++h)
       chunk_step<T>(path, v + c0 * vs + h * head_strides[0], vs, g + c0 * gs + h * head_strides[1],
                     gs, betap + c0 * bs + h * head_strides[2], bs, m, state_of(h), K, V, out + c0 * os + h * V, os, w);
@@ -427,6 +534,8 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
   const int64_t N = static_cast<int64_t>(cu.size()) - 1;
   const auto slots = slot_plan(initial_state_indices, N, state.size(0), -1, "initial_state_indices");
   const int64_t G = HV / HK;
+  CHECK_ARG(path != GemmPath::kBrgemmBf16 || K % 2 == 0, "query",
+            "gemm_path \"brgemm_bf16\" needs an even head dim (VNNI pairs), got ", K);
 
   Tensor out = at::zeros({1, T, HV, V}, query.options());  // pad sequences output zeros
   DISPATCH_ACTIVATION(query.scalar_type(), "chunk_gated_delta_rule", [&] {
@@ -439,7 +548,7 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
       S* sp = state.data_ptr<S>();
       T_* op = out.data_ptr<T_>();
       at::parallel_for(0, N * HK, 1, [&](int64_t begin, int64_t end) {
-        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float>);
+        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float>, path == GemmPath::kBrgemmBf16);
         for (int64_t item = begin; item < end; ++item) {
           const int64_t i = item / HK, hk = item % HK, h = hk * G, t0 = cu[i], len = cu[i + 1] - cu[i];
           if (slots[i] < 0 || len == 0) continue;  // pad: nothing read or written; empty: unchanged

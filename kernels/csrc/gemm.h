@@ -4,6 +4,8 @@
 //   blas   — at::native::cpublas::gemm, i.e. the BLAS sgemm (MKL/OpenBLAS) ATen links. Its fp32
 //            entry is not exported to extensions, so the path reaches it the way ATen itself does:
 //            at::mm_out / at::addmm_out on views of the buffers (which call cpublas::gemm).
+//   brgemm_bf16 — brgemm with bf16 operands (B packed in VNNI pairs) and fp32 accumulation: the
+//            caller rounds its operands (see gdn.cpp); everything else stays fp32.
 // Every call is row-major: C[M, N] (+)= op(A)[M, K] · op(B)[K, N].
 #pragma once
 
@@ -16,12 +18,13 @@
 
 namespace gdn_kernels {
 
-enum class GemmPath { kBrgemm, kBlas };
+enum class GemmPath { kBrgemm, kBlas, kBrgemmBf16 };
 
 inline GemmPath parse_gemm_path(const std::string& s) {
   if (s == "brgemm") return GemmPath::kBrgemm;
   if (s == "blas") return GemmPath::kBlas;
-  TORCH_CHECK(false, "gemm_path: expected \"brgemm\" or \"blas\", got \"", s, "\"");
+  if (s == "brgemm_bf16") return GemmPath::kBrgemmBf16;
+  TORCH_CHECK(false, "gemm_path: expected \"brgemm\", \"blas\" or \"brgemm_bf16\", got \"", s, "\"");
 }
 
 // A row-major [rows, cols] matrix with leading dimension ld, optionally read transposed.
@@ -68,8 +71,19 @@ inline void gemm(GemmPath path, int64_t M, int64_t N, int64_t K, Mat A, Mat B, f
   at::native::cpublas::brgemm(M, N, K, a.ld, b.ld, ldc, accumulate, a.p, b.p, C, false);
 }
 
+using bf16 = at::BFloat16;
+
+// C (ldc) (+)= A · B with A [M, K] bf16 row-major and B in VNNI pairs: element (k, n) at
+// B[(k / 2) · 2·ldb + 2·n + k % 2]. K must be even (callers pad with a zero row/column).
+inline void gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* B,
+                      int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M == 0 || N == 0) return;
+  at::native::cpublas::brgemm(M, N, K, lda, ldb, ldc, accumulate, A, B, C, true);
+}
+
 inline void gemm_release(GemmPath path) {
   if (path == GemmPath::kBrgemm) at::native::cpublas::brgemm_release(false);
+  if (path == GemmPath::kBrgemmBf16) at::native::cpublas::brgemm_release(true);
 }
 
 }  // namespace gdn_kernels

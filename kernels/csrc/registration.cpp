@@ -26,7 +26,8 @@ TORCH_LIBRARY(gdn_kernels, m) {
       "int pad_slot_id, bool is_weight_packed) -> Tensor");
   // The final states are written in place into initial_state. vLLM's op also returns the pool
   // itself; an output aliasing a mutated input would break functionalization, so ours returns only
-  // out. gemm_path picks the GEMM implementation ("brgemm" or "blas") for this call.
+  // out. gemm_path picks the GEMM implementation ("brgemm", "blas", or "brgemm_bf16": bf16
+  // operands, fp32 accumulation) for this call.
   m.def(
       "chunk_gated_delta_rule(Tensor query, Tensor key, Tensor value, Tensor g, Tensor beta, "
       "Tensor(a!) initial_state, bool output_final_state, Tensor cu_seqlens, bool head_first, "

@@ -120,8 +120,26 @@ def test_errors_name_the_argument(ops, change, match):
 
 
 def test_unknown_gemm_path(ops):
-    with pytest.raises(RuntimeError, match=r"^gemm_path: expected \"brgemm\" or \"blas\""):
+    with pytest.raises(RuntimeError, match=r"^gemm_path: expected \"brgemm\", \"blas\" or \"brgemm_bf16\""):
         call(ops, prefill_inputs([2], 1, 2, 8, 4), "mkl")
+
+
+@pytest.mark.parametrize("lengths,decay", [([MIX[0], 0, 200, 63], "normal"), ([130, 5], "strong")])
+def test_bf16_gemm_path(ops, lengths, decay):
+    """brgemm_bf16 against its own baseline: the fp32 chunked reference with bf16 GEMM operands."""
+    args = prefill_inputs(lengths, 2, 4, 64, 48, dtype=torch.bfloat16, decay=decay, seed=len(lengths))
+    want_out, want_pool = R.chunk_gated_delta_rule_chunked(**args)
+    base_out, base_pool = R.chunk_gated_delta_rule_chunked(**args, precision=R.FP32,
+                                                           operands=torch.bfloat16)
+    pool = args["initial_state"]
+    out = call(ops, args, "brgemm_bf16")
+    assert_near_baseline(out, want_out, base_out, out.dtype, "out")
+    assert_near_baseline(pool, want_pool, base_pool, pool.dtype, "initial_state")
+
+
+def test_bf16_gemm_path_odd_head_dim(ops):
+    with pytest.raises(RuntimeError, match=r"^query: gemm_path \"brgemm_bf16\" needs an even head dim"):
+        call(ops, prefill_inputs([2], 1, 2, 7, 4), "brgemm_bf16")
 
 
 def sample_args():

@@ -315,20 +315,38 @@ inline void scale_row(float* y, const float* x, float a, int64_t n) {
   }
 }
 
+// Rows j ∈ [B·kVec, min((B+1)·kVec, i)) of the substitution for row i: row j is zero beyond
+// column j, so only vectors 0..B are read. B is a template argument so that the accumulators keep
+// constant indices and stay in registers; two sets (even, odd j) halve the FMA dependency chain.
+template <int B>
+inline void inverse_rows(const float* Li, const float* inv, int64_t i, Vec* a0, Vec* a1) {
+  const int64_t j1 = std::min<int64_t>(i, (B + 1) * kVec);
+  int64_t j = B * kVec;
+  for (; j + 1 < j1; j += 2) {
+    const Vec l0(Li[j]), l1(Li[j + 1]);
+    const float* x0 = inv + j * kChunk;
+    for (int c = 0; c <= B; ++c) {
+      a0[c] = a0[c] - l0 * Vec::loadu(x0 + c * kVec);
+      a1[c] = a1[c] - l1 * Vec::loadu(x0 + kChunk + c * kVec);
+    }
+  }
+  if (j < j1) {
+    const Vec l0(Li[j]);
+    for (int c = 0; c <= B; ++c) a0[c] = a0[c] - l0 * Vec::loadu(inv + j * kChunk + c * kVec);
+  }
+  if constexpr (B + 1 < kChunkVecs)
+    if (j1 < i) inverse_rows<B + 1>(Li, inv, i, a0, a1);
+}
+
 // inv (ld kChunk, all kChunk columns written) = (I + L)⁻¹ for the strictly lower m×m L (ld kChunk)
-// by forward substitution: row i = e_i − Σ_{j<i} L_ij·row j. Row j is zero beyond column j, so
-// only its first ⌈(j+1)/kVec⌉ vectors are read; row i is kept in registers.
+// by forward substitution: row i = e_i − Σ_{j<i} L_ij·row j.
 inline void invert_unit_lower(const float* L, int64_t m, float* inv) {
   static_assert(kChunk % kVec == 0, "rows are whole vectors");
   for (int64_t i = 0; i < m; ++i) {
-    Vec acc[kChunkVecs];
-    for (int64_t c = 0; c < kChunkVecs; ++c) acc[c] = Vec(0.f);
-    for (int64_t j = 0; j < i; ++j) {
-      const Vec lij(L[i * kChunk + j]);
-      const float* xj = inv + j * kChunk;
-      for (int64_t c = 0; c <= j / kVec; ++c) acc[c] = acc[c] - lij * Vec::loadu(xj + c * kVec);
-    }
-    for (int64_t c = 0; c < kChunkVecs; ++c) acc[c].store(inv + i * kChunk + c * kVec);
+    Vec a0[kChunkVecs], a1[kChunkVecs];
+    for (int64_t c = 0; c < kChunkVecs; ++c) a0[c] = a1[c] = Vec(0.f);
+    if (i > 0) inverse_rows<0>(L + i * kChunk, inv, i, a0, a1);
+    for (int64_t c = 0; c < kChunkVecs; ++c) (a0[c] + a1[c]).store(inv + i * kChunk + c * kVec);
     inv[i * kChunk + i] = 1.f;
   }
 }

@@ -397,6 +397,10 @@ struct NextRows {
   const T *q = nullptr, *k = nullptr, *beta = nullptr;  // set for the group's first v head only
   const float* g = nullptr;
   int64_t vs = 0, qs = 0, ks = 0, gs = 0, bs = 0, os = 0, K = 0, V = 0;
+  // In a group's last chunk: the next group's state for this v head, st_row bytes per row of this
+  // chunk (a short sequence's state is most of its memory traffic, and it starts cold).
+  const char* st = nullptr;
+  int64_t st_bytes = 0, st_row = 0;
 };
 
 // On x86 as inline asm: GCC 12 emitted no instruction for __builtin_prefetch in this file.
@@ -424,6 +428,8 @@ inline void prefetch_bytes(const void* p, int64_t n) {
 
 template <typename T>
 inline void prefetch_row(const NextRows<T>& n, int64_t i) {
+  if (n.st && i * n.st_row < n.st_bytes)
+    prefetch_bytes(n.st + i * n.st_row, std::min(n.st_row, n.st_bytes - i * n.st_row));
   if (i >= n.m) return;
   prefetch_bytes(n.v + i * n.vs, n.V * sizeof(T));
   for (int64_t b = 0; b < n.V * static_cast<int64_t>(sizeof(T)); b += 64)
@@ -526,12 +532,22 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
   }
 }
 
+// The first rows and the state of the group a thread runs next (all null if none).
+template <typename T, typename S>
+struct After {
+  const T *q = nullptr, *k = nullptr, *v = nullptr, *beta = nullptr;
+  const float* g = nullptr;
+  T* out = nullptr;
+  const S* state = nullptr;
+  int64_t len = 0;
+};
+
 // One sequence and one k head: the `heads` v heads h0, h0+1, ... that share it.
 template <typename T, typename S>
 void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, int64_t ks,
                  int64_t vs, const float* g, int64_t gs, const T* betap, int64_t bs,
                  std::array<int64_t, 3> head_strides, int64_t heads, int64_t len, S* state, int64_t K, int64_t V, bool l2norm, float eps,
-                 T* out, int64_t os, ChunkScratch& w) {
+                 T* out, int64_t os, const After<T, S>& after, ChunkScratch& w) {
   const float scale = 1.f / std::sqrt(static_cast<float>(K));
   const bool bf16_path = path == GemmPath::kBrgemmBf16;
   // An fp32 pool is updated in place; other dtypes work on an fp32 copy.
@@ -562,14 +578,27 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
       gemm(path, 2 * m, m, K, {w.kq.data(), K}, {w.kt.data(), kChunk}, w.raw.data(), kChunk,
            false, w.gemm);
     }
-    const int64_t c1 = c0 + kChunk;
-    NextRows<T> next{std::min(kChunk, len - c1)};
+    // The next chunk's rows: this group's, or in its last chunk the next group's first.
+    const bool last = c0 + kChunk >= len;
+    const int64_t c1 = last ? 0 : c0 + kChunk;
+    const T *nq = last ? after.q : q, *nk = last ? after.k : k, *nv = last ? after.v : v;
+    const T* nb = last ? after.beta : betap;
+    const float* ng = last ? after.g : g;
+    T* no = last ? after.out : out;
+    NextRows<T> next{last ? (after.q ? std::min(kChunk, after.len) : 0) : std::min(kChunk, len - c1)};
     next.vs = vs, next.qs = qs, next.ks = ks, next.gs = gs, next.bs = bs, next.os = os, next.K = K, next.V = V;
+    if (last && after.state) {
+      next.st_bytes = K * V * static_cast<int64_t>(sizeof(S));
+      next.st_row = (next.st_bytes / m + 63) / 64 * 64;
+    }
     for (int64_t h = 0; h < heads; ++h) {
-      next.v = v + c1 * vs + h * head_strides[0];
-      next.out = out + c1 * os + h * V;
-      if (h == 0) next.q = q + c1 * qs, next.k = k + c1 * ks, next.g = g + c1 * gs, next.beta = betap + c1 * bs;
-      else next.q = nullptr;
+      if (next.m > 0) {
+        next.v = nv + c1 * vs + h * head_strides[0];
+        next.out = no + c1 * os + h * V;
+        if (h == 0) next.q = nq + c1 * qs, next.k = nk + c1 * ks, next.g = ng + c1 * gs, next.beta = nb + c1 * bs;
+        else next.q = nullptr;
+      }
+      if (next.st_bytes) next.st = reinterpret_cast<const char*>(after.state + h * K * V);
       chunk_step<T>(path, v + c0 * vs + h * head_strides[0], vs, g + c0 * gs + h * head_strides[1],
                     gs, betap + c0 * bs + h * head_strides[2], bs, m, state_of(h), K, V,
                     out + c0 * os + h * V, os, next, w);
@@ -633,6 +662,20 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
             continue;
           }
           if (len == 0) continue;  // empty: state unchanged
+          After<T_, S> after;
+          if (item + 1 < end) {
+            const int64_t i1 = (item + 1) / HK, hk1 = (item + 1) % HK, h1 = hk1 * G, u0 = cu[i1];
+            if (slots[i1] >= 0 && cu[i1 + 1] > u0) {
+              after.q = qp + u0 * query.stride(1) + hk1 * query.stride(2);
+              after.k = kp + u0 * key.stride(1) + hk1 * key.stride(2);
+              after.v = vp + u0 * value.stride(1) + h1 * value.stride(2);
+              after.g = gp + u0 * g.stride(1) + h1 * g.stride(2);
+              after.beta = bp + u0 * beta.stride(1) + h1 * beta.stride(2);
+              after.out = op + (u0 * HV + h1) * V;
+              after.state = sp + slots[i1] * state.stride(0) + h1 * K * V;
+              after.len = cu[i1 + 1] - u0;
+            }
+          }
           chunk_group<T_, S>(path, qp + t0 * query.stride(1) + hk * query.stride(2),
                              kp + t0 * key.stride(1) + hk * key.stride(2),
                              vp + t0 * value.stride(1) + h * value.stride(2), query.stride(1),
@@ -641,7 +684,7 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
                              beta.stride(1), {value.stride(2), g.stride(2), beta.stride(2)}, G, len,
                              sp + slots[i] * state.stride(0) + h * K * V, K, V,
                              use_qk_l2norm_in_kernel, static_cast<float>(eps),
-                             op + (t0 * HV + h) * V, HV * V, scratch);
+                             op + (t0 * HV + h) * V, HV * V, after, scratch);
         }
         gemm_release(path);
       });

@@ -51,7 +51,7 @@ inline void gemm(GemmPath path, int64_t M, int64_t N, int64_t K, Mat A, Mat B, f
     };
     Tensor c = at::from_blob(C, {M, N}, {ldc, 1}, at::kFloat);
     if (accumulate)
-      at::addmm_out(c, c, view(A, M, K), view(B, K, N));
+      c.add_(at::mm(view(A, M, K), view(B, K, N)));
     else
       at::mm_out(c, view(A, M, K), view(B, K, N));
     return;

@@ -42,7 +42,8 @@ class Backend:
 class Ours(Backend):
     """This project's kernels (torch.ops.gdn_kernels), built on first use."""
     name = "ours"
-    GEMM_PATHS = ("brgemm", "blas")
+    # brgemm_bf16: bf16 GEMM operands, judged against its own baseline (registry: variant_baselines)
+    GEMM_PATHS = ("brgemm", "blas", "brgemm_bf16")
     RETURNS = {"fused_gdn_gating": ("g", "beta"), "causal_conv1d_weight_pack": ("packed",)}
 
     def __init__(self):
@@ -56,6 +57,11 @@ class Ours(Backend):
 
     def variants(self, op, gemm):
         return self.GEMM_PATHS if gemm else ("",)
+
+    def unsupported(self, op, case, variant):
+        if variant == "brgemm_bf16" and case.get("dtype") != "bf16":
+            return "gemm_path brgemm_bf16 is for bf16 activations (it multiplies the raw q and k in bf16)"
+        return None
 
     def call(self, op, kwargs, variant):
         extra = {"gemm_path": variant} if variant else {}

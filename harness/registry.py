@@ -8,8 +8,9 @@ the call in each backend adapter (harness/backends.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from hypothesis.strategies import SearchStrategy
@@ -44,9 +45,15 @@ class OpSpec:
     gemm: bool = False                  # has matrix products: backends may offer GEMM paths
     # (case, kwargs) -> result -> per-element n·Σ|terms| of its fp32 sums (see harness/policy.py)
     accumulation: Callable[[dict, dict], dict[str, torch.Tensor]] | None = None
+    # A reduced-precision variant (a GEMM path) is judged against a baseline of its own: the same
+    # math in fp32 with the variant's roundings, so its tolerance says "as accurate as that
+    # algorithm can be", not "as accurate as fp32".
+    variant_baselines: dict[str, Callable] = field(default_factory=dict)
 
-    def run_reference(self, kwargs: dict, precision) -> dict[str, torch.Tensor | None]:
-        got = self.reference(**kwargs, precision=precision)
+    def run_reference(self, kwargs: dict, precision, variant: str = "") -> dict[str, torch.Tensor | None]:
+        reference = self.variant_baselines.get(variant, self.reference) if precision is R.FP32 \
+            else self.reference
+        got = reference(**kwargs, precision=precision)
         got = got if isinstance(got, tuple) else (got,)
         return dict(zip(self.results, got))
 
@@ -302,7 +309,10 @@ REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
     _spec("chunk_gated_delta_rule", cases=G.prefill_cases(), build=G.build_prefill,
           results=("out", "initial_state"), writable=_prefill_writable,
           id_keys=("lengths", *_GDN_IDS, "decay", "qk_strides"), examples=GDN_EXAMPLES["prefill"],
-          gemm=True),
+          gemm=True,
+          # bf16 GEMM operands (fp32 accumulation), rounded where the kernel rounds them
+          variant_baselines={"brgemm_bf16": functools.partial(R.chunk_gated_delta_rule_chunked,
+                                                               operands=torch.bfloat16)}),
     _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), build=C.build_pack,
           results=("packed",), writable=_nothing, exact=frozenset({"packed"}),
           id_keys=("D", "W", "dtype")),

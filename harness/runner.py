@@ -67,7 +67,7 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
     kwargs = spec.build(case)
     try:
         oracle = spec.run_reference(kwargs, R.ORACLE)
-        baseline = spec.run_reference(kwargs, R.FP32)
+        baseline = spec.run_reference(kwargs, R.FP32, variant)
     except Exception as e:  # a case the strategies should never draw
         return row(status="error", reason=f"the reference rejected the case: {_first_line(e)}")
     writable = spec.writable(case, kwargs)

@@ -641,6 +641,9 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
   const int64_t G = HV / HK;
   CHECK_ARG(path != GemmPath::kBrgemmBf16 || K % 2 == 0, "query",
             "gemm_path \"brgemm_bf16\" needs an even head dim (VNNI pairs), got ", K);
+  // The mode multiplies the raw q and k in bf16, exact only when they are bf16 already.
+  CHECK_ARG(path != GemmPath::kBrgemmBf16 || query.scalar_type() == at::kBFloat16, "query",
+            "gemm_path \"brgemm_bf16\" is for bf16 activations, got ", query.scalar_type());
 
   // Not zero-filled: every row is written below (a pass over the whole output cost ~2%).
   Tensor out = at::empty({1, T, HV, V}, query.options());

@@ -142,6 +142,12 @@ def test_bf16_gemm_path_odd_head_dim(ops):
         call(ops, prefill_inputs([2], 1, 2, 7, 4), "brgemm_bf16")
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_bf16_gemm_path_needs_bf16_activations(ops, dtype):
+    with pytest.raises(RuntimeError, match=r"^query: gemm_path \"brgemm_bf16\" is for bf16 activations"):
+        call(ops, prefill_inputs([2], 1, 2, 8, 4, dtype=dtype), "brgemm_bf16")
+
+
 def sample_args():
     a = prefill_inputs([5, 0, 70], 2, 4, 32, 16, slots=[2, 0, -1], n_slots=3, dtype=torch.bfloat16)
     return tuple(a[n] for n in NAMES) + (1e-5, "brgemm")

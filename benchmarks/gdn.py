@@ -21,7 +21,7 @@ PREFILL = ("query", "key", "value", "g", "beta", "initial_state", "output_final_
 
 
 def main() -> None:
-    ours, vllm, bw = contenders()
+    ours, vllm, _ = contenders()
     rows = []
     for B in (1, 8, 32, 64):
         args = decode_inputs(B, **SHAPE, dtype=torch.bfloat16, seed=B)
@@ -32,6 +32,11 @@ def main() -> None:
                "torch": lambda: R.fused_sigmoid_gating_delta_rule_update(**args, precision=R.FP32)}
         if vllm is not None:
             fns["vllm"] = lambda: vllm.fused_sigmoid_gating_delta_rule_update_cpu(*pos, cu, True)
+        # A copy of as many bytes as the state, timed in the same rounds: this VM's bandwidth
+        # drifts (37-76 GB/s), so a figure measured once at start-up is no yardstick.
+        src = torch.ones(B * SHAPE["HV"] * SHAPE["K"] * SHAPE["V"])
+        dst = torch.empty_like(src)
+        fns["copy"] = lambda: dst.copy_(src)
         t = compare(fns, rounds=5)
         state_bytes = 2 * B * SHAPE["HV"] * SHAPE["K"] * SHAPE["V"] * 4   # read + write, fp32
         rows.append(dict(op="fused_sigmoid_gating_delta_rule_update", shape=f"B{B}-HV32-K128-V128",
@@ -39,7 +44,8 @@ def main() -> None:
                          torch_over_ours=t["torch"] / t["ours"],
                          vllm_over_ours=t["vllm"] / t["ours"] if "vllm" in t else float("nan"),
                          ours_state_GBps=state_bytes / t["ours"] / 1e9,
-                         ours_over_copy_bw=state_bytes / t["ours"] / bw))
+                         ours_over_copy_bw=t["copy"] / t["ours"],        # same bytes, same rounds
+                         copy_GBps=state_bytes / t["copy"] / 1e9))
     for tokens in (512, 2048, 8192):
         for n_seq in (1, 4):
             args = prefill_inputs([tokens // n_seq] * n_seq, **SHAPE, dtype=torch.bfloat16, seed=tokens)

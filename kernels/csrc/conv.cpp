@@ -21,6 +21,7 @@ constexpr int64_t kDecodeBlock = 1024;   // channels per decode work item (all r
 constexpr int64_t kDotProductRows = 4;   // decode batches up to this use bf16 dot products
 constexpr int64_t kMinParallelWork = 4096;  // decode channel-rows worth waking a thread for
 constexpr int64_t kPrefetch = 8;         // tokens ahead to prefetch in a prefill column
+constexpr int64_t kPrefetchRows = 2;     // tokens ahead to prefetch in a token-major prefill tile
 
 // The conv state pool: element (slot, channel, column) at base[slot*s0 + c*s1 + j*s2].
 template <typename T>
@@ -187,6 +188,58 @@ inline void fwd_column_w4(const T* x, int64_t xs, T* out, int64_t os, int64_t t0
   }
 }
 
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+// vpermt2w indices interleaving two rows of 32 bf16 into (a[i], b[i]) pairs: lanes 0–15, 16–31.
+alignas(64) static const uint16_t kPairLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                                 8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+alignas(64) static const uint16_t kPairHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                                 24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+
+// The production prefill — bf16, VNNI-packed width-4 taps — on AVX512-BF16, for one work item:
+// tokens t0..t1 of a sequence over channels c0..c0+n (n a multiple of 32, at most kChannelBlock).
+// Token-major: each token's row of n channels is read and written as one contiguous run (one
+// page, one prefetch stream), and the W−1 earlier rows are re-read from L1. Per 16 channels two
+// vdpbf16ps against the packed pairs as stored, with the data pairs (x[t−3], x[t−2]) and
+// (x[t−1], x[t]) interleaved by vpermt2w. hist[k] holds position k−3 (channels c0..c0+n).
+inline void fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat16* oseq,
+                               int64_t os, int64_t t0, int64_t t1, int64_t c0, int64_t n,
+                               const at::BFloat16* packed, const at::BFloat16* bias,
+                               const at::BFloat16* const* hist, bool silu_on) {
+  alignas(64) float bias_f[kChannelBlock];
+  for (int64_t i = 0; i < n; i += kVec)
+    (bias ? load_f(bias + c0 + i) : Vec(0.f)).store(bias_f + i);
+  const __m512i lo = _mm512_load_si512(kPairLo), hi = _mm512_load_si512(kPairHi);
+  const at::BFloat16* wb = packed + c0 * kPackedWidth;
+  for (int64_t t = t0; t < t1; ++t) {
+    const at::BFloat16* p[4];
+    for (int64_t j = 0; j < 4; ++j) {
+      const int64_t pos = t - 3 + j;
+      p[j] = pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3];
+    }
+    const at::BFloat16 *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+    at::BFloat16* o = oseq + t * os + c0;
+    for (int64_t i = 0; i < n; i += 2 * kVec) {
+      __builtin_prefetch(p3 + i + kPrefetchRows * xs);  // the row kPrefetchRows tokens on
+      const __m512i a = _mm512_loadu_si512(p0 + i), b = _mm512_loadu_si512(p1 + i);
+      const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
+      const at::BFloat16* wi = wb + i * kPackedWidth;
+      __m512 y0 = _mm512_dpbf16_ps(_mm512_load_ps(bias_f + i),
+                                   (__m512bh)_mm512_permutex2var_epi16(a, lo, b),
+                                   (__m512bh)_mm512_loadu_si512(wi));
+      __m512 y1 = _mm512_dpbf16_ps(_mm512_load_ps(bias_f + i + kVec),
+                                   (__m512bh)_mm512_permutex2var_epi16(a, hi, b),
+                                   (__m512bh)_mm512_loadu_si512(wi + 2 * kVec));
+      y0 = _mm512_dpbf16_ps(y0, (__m512bh)_mm512_permutex2var_epi16(d, lo, e),
+                            (__m512bh)_mm512_loadu_si512(wi + 4 * kVec));
+      y1 = _mm512_dpbf16_ps(y1, (__m512bh)_mm512_permutex2var_epi16(d, hi, e),
+                            (__m512bh)_mm512_loadu_si512(wi + 6 * kVec));
+      store2_f(o + i, activate<at::BFloat16>(Vec(y0), silu_on),
+               activate<at::BFloat16>(Vec(y1), silu_on), 2 * kVec);
+    }
+  }
+}
+#endif
+
 // A work item is (sequence, tile of kTokenTile tokens, block of kChannelBlock channels). Within
 // it, a column of 2·kVec channels (one cache line of bf16) walks down the tokens with its taps,
 // bias and W−1 history in registers: each x element is loaded and converted once.
@@ -208,6 +261,28 @@ void fwd_kernel(const T* x, int64_t xs, T* out, const std::vector<Sequence>& seq
       const int64_t t1 = std::min(t0 + kTokenTile, s.len);
       const T* xseq = x + s.x_offset;
       T* oseq = out + s.out_offset;
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+      if constexpr (std::is_same_v<T, at::BFloat16> && kW == 4) {
+        if (w.packed && D % (2 * kVec) == 0) {
+          const int64_t n = c1 - c0;
+          alignas(64) T hbuf[3][kChannelBlock];
+          const T* hist[3];
+          for (int64_t k = 0; k < 3 && t0 + k < 3; ++k) {  // only a tile at the start reads them
+            if (s.slot >= 0 && s.init && pool->s1 == 1) {
+              hist[k] = pool->at(s.slot, c0, k);
+            } else if (s.slot >= 0 && s.init) {
+              for (int64_t c = 0; c < n; ++c) hbuf[k][c] = *pool->at(s.slot, c0 + c, k);
+              hist[k] = hbuf[k];
+            } else {
+              std::fill(hbuf[k], hbuf[k] + n, T(0));
+              hist[k] = hbuf[k];
+            }
+          }
+          fwd_tile_w4_dpbf16(xseq, xs, oseq, D, t0, t1, c0, n, w.w, w.bias, hist, silu_on);
+          continue;
+        }
+      }
+#endif
       for (int64_t c = c0; c < c1; c += 2 * kVec) {
         const int64_t m = std::min(2 * kVec, c1 - c), m0 = std::min(kVec, m), m1 = m - m0;
         // Sized by the compile-time width: Vectorized zero-fills on construction.
@@ -377,11 +452,7 @@ inline void update_row_w4_sd_dpbf16(at::BFloat16* s, int64_t col_stride, const a
                                     at::BFloat16* out, int64_t c0, int64_t n,
                                     const at::BFloat16* packed, const at::BFloat16* bias,
                                     bool silu_on) {
-  alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
-                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
-  alignas(64) static const uint16_t kHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
-                                               24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
-  const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_load_si512(kHi);
+  const __m512i lo = _mm512_load_si512(kPairLo), hi = _mm512_load_si512(kPairHi);
   at::BFloat16* s0 = s;
   at::BFloat16* s1 = s + col_stride;
   at::BFloat16* s2 = s + 2 * col_stride;

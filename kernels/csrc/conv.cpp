@@ -18,7 +18,6 @@ static_assert(kVnniBlock % kVec == 0, "a vector must not straddle VNNI blocks");
 constexpr int64_t kChannelBlock = 1024;  // channels per work item: 2 KiB of bf16 per token row
 constexpr int64_t kTokenTile = 64;       // tokens per prefill work item
 constexpr int64_t kDecodeBlock = 1024;   // channels per decode work item (all rows)
-constexpr int64_t kDotProductRows = 4;   // decode batches up to this use bf16 dot products
 constexpr int64_t kMinParallelWork = 4096;  // decode channel-rows worth waking a thread for
 constexpr int64_t kPrefetch = 8;         // tokens ahead to prefetch in a prefill column
 constexpr int64_t kPrefetchRows = 2;     // tokens ahead to prefetch in a token-major prefill tile
@@ -480,9 +479,9 @@ inline void update_row_w4_sd_dpbf16(at::BFloat16* s, int64_t col_stride, const a
 #endif
 
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
-// Decode of a few bf16 rows with packed width-4 weights and an SD pool: each tap is used once or
-// twice, so it goes straight from the packed weight into dot products (see above); parallel over
-// (row, channel block).
+// Decode of bf16 rows with packed width-4 weights and an SD pool, at any batch: the taps go
+// straight from the packed weight (a block's 8 KiB stay in L1) into dot products (see above), with
+// no fp32 conversion of taps or data; parallel over (row, channel block).
 void update_kernel_dpbf16(const at::BFloat16* x, int64_t xs, at::BFloat16* out,
                           const std::vector<int64_t>& slots, const Weights<at::BFloat16>& w,
                           const Pool<at::BFloat16>& pool, bool silu_on) {
@@ -615,7 +614,7 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_states, const Te
                          "conv_state_indices");
   Tensor out = at::empty(x.sizes(), x.options());
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
-  if (x.dim() == 2 && x.scalar_type() == at::kBFloat16 && is_weight_packed && B <= kDotProductRows &&
+  if (x.dim() == 2 && x.scalar_type() == at::kBFloat16 && is_weight_packed &&
       D % (2 * kVec) == 0 && !num_accepted_tokens.has_value()) {
     const auto pool = make_pool<at::BFloat16>(conv_states, D, weight.size(1), x.scalar_type());
     const auto w = make_weights<at::BFloat16>(weight, bias_c, true);

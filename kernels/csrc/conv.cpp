@@ -227,7 +227,15 @@ alignas(64) static const uint16_t kPairHi[32] = {16, 48, 17, 49, 18, 50, 19, 51,
 // page, one prefetch stream), and the W−1 earlier rows are re-read from L1. Per 16 channels two
 // vdpbf16ps against the packed pairs as stored, with the data pairs (x[t−3], x[t−2]) and
 // (x[t−1], x[t]) interleaved by vpermt2w. hist[k] holds position k−3 (channels c0..c0+n).
-inline void fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat16* oseq,
+// vdpbf16ps reads bf16 subnormals as zero: a tap, a history row or an x element that is one makes
+// this return false (the outputs are then not final) and the caller redoes the item in fp32.
+// A bf16 subnormal among 32 lanes: exponent field zero, mantissa not.
+inline __mmask32 bf16_subnormal(__m512i v) {
+  return _mm512_mask_test_epi16_mask(_mm512_testn_epi16_mask(v, _mm512_set1_epi16(0x7F80)), v,
+                                     _mm512_set1_epi16(0x007F));
+}
+
+inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat16* oseq,
                                int64_t os, int64_t t0, int64_t t1, int64_t c0, int64_t n,
                                const at::BFloat16* packed, const at::BFloat16* bias,
                                const at::BFloat16* const* hist, bool silu_on) {
@@ -236,6 +244,19 @@ inline void fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
     (bias ? load_f(bias + c0 + i) : Vec(0.f)).store(bias_f + i);
   const __m512i lo = _mm512_load_si512(kPairLo), hi = _mm512_load_si512(kPairHi);
   const at::BFloat16* wb = packed + c0 * kPackedWidth;
+  __mmask32 sub = 0;
+  for (int64_t i = 0; i < n * kPackedWidth; i += 2 * kVec)
+    sub |= bf16_subnormal(_mm512_loadu_si512(wb + i));
+  for (int64_t j = 0; j < 3; ++j) {  // the rows before t0 (each later row is checked as x[t])
+    const int64_t pos = t0 - 3 + j;
+    const at::BFloat16* r = pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3];
+    for (int64_t i = 0; i < n; i += 2 * kVec) sub |= bf16_subnormal(_mm512_loadu_si512(r + i));
+  }
+  if (sub) return false;
+  // The rows x[t] are checked in the loop as a running unsigned minimum of |bits| − 1 over lanes:
+  // a subnormal is 1 ≤ |bits| ≤ 0x7F (zero wraps to 0xFFFF).
+  const __m512i magnitude = _mm512_set1_epi16(0x7FFF), one = _mm512_set1_epi16(1);
+  __m512i least = _mm512_set1_epi16(-1);
   for (int64_t t = t0; t < t1; ++t) {
     const at::BFloat16* p[4];
     for (int64_t j = 0; j < 4; ++j) {
@@ -248,6 +269,7 @@ inline void fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
       __builtin_prefetch(p3 + i + kPrefetchRows * xs);  // the row kPrefetchRows tokens on
       const __m512i a = _mm512_loadu_si512(p0 + i), b = _mm512_loadu_si512(p1 + i);
       const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
+      least = _mm512_min_epu16(least, _mm512_sub_epi16(_mm512_and_si512(e, magnitude), one));
       const at::BFloat16* wi = wb + i * kPackedWidth;
       __m512 y0 = _mm512_dpbf16_ps(_mm512_load_ps(bias_f + i),
                                    (__m512bh)_mm512_permutex2var_epi16(a, lo, b),
@@ -265,6 +287,7 @@ inline void fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
         store2_f(o + i, Vec(y0), Vec(y1), 2 * kVec);
     }
   }
+  return _mm512_cmplt_epu16_mask(least, _mm512_set1_epi16(0x7F)) == 0;
 }
 #endif
 
@@ -306,8 +329,8 @@ void fwd_kernel(const T* x, int64_t xs, T* out, const std::vector<Sequence>& seq
               hist[k] = hbuf[k];
             }
           }
-          fwd_tile_w4_dpbf16(xseq, xs, oseq, D, t0, t1, c0, n, w.w, w.bias, hist, silu_on);
-          continue;
+          if (fwd_tile_w4_dpbf16(xseq, xs, oseq, D, t0, t1, c0, n, w.w, w.bias, hist, silu_on))
+            continue;  // else a subnormal: the fp32 columns below
         }
       }
 #endif

@@ -257,7 +257,46 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
   // a subnormal is 1 ≤ |bits| ≤ 0x7F (zero wraps to 0xFFFF).
   const __m512i magnitude = _mm512_set1_epi16(0x7FFF), one = _mm512_set1_epi16(1);
   __m512i least = _mm512_set1_epi16(-1);
-  for (int64_t t = t0; t < t1; ++t) {
+  auto row = [&](int64_t pos) { return pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3]; };
+  auto emit = [&](at::BFloat16* o, __m512 y0, __m512 y1) {
+    if (silu_on)
+      store2_f(o, silu_bf16_out(Vec(y0)), silu_bf16_out(Vec(y1)), 2 * kVec);
+    else
+      store2_f(o, Vec(y0), Vec(y1), 2 * kVec);
+  };
+  int64_t t = t0;
+  // Token pairs: five rows, one load of the taps and of the bias serve two output rows; an odd
+  // last token goes alone below.
+  for (; t + 1 < t1; t += 2) {
+    const at::BFloat16 *p0 = row(t - 3), *p1 = row(t - 2), *p2 = row(t - 1), *p3 = row(t),
+                       *p4 = row(t + 1);
+    at::BFloat16* o0 = oseq + t * os + c0;
+    at::BFloat16* o1 = o0 + os;
+    for (int64_t i = 0; i < n; i += 2 * kVec) {
+      __builtin_prefetch(p3 + i + kPrefetchRows * xs);
+      __builtin_prefetch(p4 + i + kPrefetchRows * xs);
+      const __m512i a = _mm512_loadu_si512(p0 + i), b = _mm512_loadu_si512(p1 + i);
+      const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
+      const __m512i g = _mm512_loadu_si512(p4 + i);
+      least = _mm512_min_epu16(least, _mm512_sub_epi16(_mm512_and_si512(e, magnitude), one));
+      least = _mm512_min_epu16(least, _mm512_sub_epi16(_mm512_and_si512(g, magnitude), one));
+      const at::BFloat16* wi = wb + i * kPackedWidth;
+      const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wi), w1 = (__m512bh)_mm512_loadu_si512(wi + 2 * kVec);
+      const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wi + 4 * kVec), w3 = (__m512bh)_mm512_loadu_si512(wi + 6 * kVec);
+      const __m512 b0 = _mm512_load_ps(bias_f + i), b1 = _mm512_load_ps(bias_f + i + kVec);
+      const __m512 y0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(a, lo, b), w0),
+                                         (__m512bh)_mm512_permutex2var_epi16(d, lo, e), w2);
+      const __m512 y1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(a, hi, b), w1),
+                                         (__m512bh)_mm512_permutex2var_epi16(d, hi, e), w3);
+      emit(o0 + i, y0, y1);
+      const __m512 z0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(b, lo, d), w0),
+                                         (__m512bh)_mm512_permutex2var_epi16(e, lo, g), w2);
+      const __m512 z1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(b, hi, d), w1),
+                                         (__m512bh)_mm512_permutex2var_epi16(e, hi, g), w3);
+      emit(o1 + i, z0, z1);
+    }
+  }
+  for (; t < t1; ++t) {
     const at::BFloat16* p[4];
     for (int64_t j = 0; j < 4; ++j) {
       const int64_t pos = t - 3 + j;

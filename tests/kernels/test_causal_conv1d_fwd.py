@@ -218,3 +218,15 @@ def test_silu_over_the_whole_range(ops, dtype):
     # values that overflow the output dtype round to inf, as torch's own rounding would
     overflow = ref.abs() > info.max
     assert not (over & ~overflow).any(), (got[over][:5], ref[over][:5])
+
+
+def test_packed_bf16_subnormal_inputs(ops):
+    """bf16 subnormals in x and the history, where they are the whole result: the dot-product
+    prefill path (vdpbf16ps reads them as zero) must hand such work to the fp32 path."""
+    D = 64
+    tiny = float(torch.tensor(-1.17e-38).bfloat16())
+    x, qsl = varlen_x([5, 70], D, dtype=torch.bfloat16)
+    x.fill_(tiny)
+    w, _ = conv_weights(D, 4, dtype=torch.bfloat16)
+    pool = conv_states(2, D, 3, dtype=torch.bfloat16).fill_(tiny)
+    run_and_check(ops, x, w, None, pool, qsl, None, torch.tensor([True, True]), False, packed=True)

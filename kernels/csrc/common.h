@@ -227,6 +227,20 @@ inline void store_strided_f(T* p, int64_t stride, const Vec& v, int64_t n = kVec
   for (int64_t i = 0; i < n; ++i) p[i * stride] = static_cast<T>(tmp[i]);
 }
 
+#if defined(CPU_CAPABILITY_AVX512)
+// y·σ(y) given e = exp(−|y|) as p·2^n (p ≈ 2^f, f ∈ [−½, ½]): σ(y) = 1/(1+e) for y ≥ 0 and
+// e/(1+e) otherwise; 2^n by vscalefps (exact), 1/(1+e) by a reciprocal estimate and one Newton
+// step. Shared by the SiLU forms below and in conv.cpp, which differ in how they reach p and n.
+inline __m512 silu_from_exp2(__m512 y, __m512 p, __m512 n) {
+  const __m512 e = _mm512_scalef_ps(p, n);
+  const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.f));
+  const __m512 r0 = _mm512_rcp14_ps(d);
+  const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
+  const __mmask16 negative = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_mul_ps(y, _mm512_mask_mul_ps(r, negative, e, r));
+}
+#endif
+
 // SiLU y·σ(y) for a result that will be rounded to bf16/fp16. On AVX-512, with a = |y| and
 // e = exp(−a) ∈ (0, 1]: σ(y) = 1/(1+e) for y ≥ 0 and e/(1+e) otherwise, so nothing overflows and
 // ±∞, NaN come out as torch's do. e = 2^t, t = −a·log2(e) = n + f with f ∈ [−½, ½]: 2^f from
@@ -249,13 +263,7 @@ inline Vec silu_for_rounding(const Vec& y) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  const __m512 e = _mm512_scalef_ps(p, n);
-  const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.f));
-  const __m512 r0 = _mm512_rcp14_ps(d);
-  const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
-  const __mmask16 negative = _mm512_cmp_ps_mask(yv, _mm512_setzero_ps(), _CMP_LT_OQ);
-  const __m512 sigma = _mm512_mask_mul_ps(r, negative, e, r);
-  return Vec(_mm512_mul_ps(yv, sigma));
+  return Vec(silu_from_exp2(yv, p, n));
 #else
   return y / (Vec(1.f) + y.neg().exp_u20());
 #endif

@@ -204,13 +204,7 @@ inline Vec silu_bf16_out(const Vec& y) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224243e-01f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-01f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  const __m512 e = _mm512_scalef_ps(p, n);
-  const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.f));
-  const __m512 r0 = _mm512_rcp14_ps(d);
-  const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
-  const __mmask16 negative = _mm512_cmp_ps_mask(yv, _mm512_setzero_ps(), _CMP_LT_OQ);
-  const __m512 sigma = _mm512_mask_mul_ps(r, negative, e, r);
-  return Vec(_mm512_mul_ps(yv, sigma));
+  return Vec(silu_from_exp2(yv, p, n));
 }
 #endif
 

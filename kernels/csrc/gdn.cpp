@@ -289,7 +289,7 @@ inline void pack_vnni(const float* src, int64_t lds, int64_t rows, int64_t N, bf
 
 struct ChunkScratch {
   // kq: k̂ rows then q̂ rows, so K̂·K̂ᵀ and Q̂·K̂ᵀ are one product; kt: K̂ᵀ [K, kChunk].
-  std::vector<float> kq, kt, raw, L, qk, inv, rhs, x, qs, o, g, graw, run, beta, fk, fq, S, gemm;
+  std::vector<float> kq, kt, raw, L, qk, inv, rhs, x, qs, o, g, graw, run, beta, fk, fq, S;
   // brgemm_bf16 operands: A row-major, B in VNNI pairs (p suffix); raw = the inputs' q, k.
   std::vector<bf16> kq_raw, kt_rawp, kt16, inv16, rhsp, w16, Sp, qs16, qk16, dp;
   ChunkScratch(int64_t K, int64_t V, int64_t heads, bool copy_state, bool bf16_path)
@@ -508,10 +508,10 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     pack_vnni(x + K, KV, m, V, w.dp.data());
     gemm_bf16(m, V, m2, w.qk16.data(), kChunk, w.dp.data(), V, w.o.data(), V, true);
   } else {
-    gemm(path, m, KV, m, {w.inv.data(), kChunk}, {w.rhs.data(), KV}, x, KV, false, w.gemm);
-    gemm(path, m, V, K, {x, KV}, {Sf, V}, x + K, KV, true, w.gemm);  // Δ = U − W·S
-    gemm(path, m, V, K, {w.qs.data(), K}, {Sf, V}, w.o.data(), V, false, w.gemm);
-    gemm(path, m, V, m, {w.qk.data(), kChunk}, {x + K, KV}, w.o.data(), V, true, w.gemm);
+    gemm(path, m, KV, m, {w.inv.data(), kChunk}, {w.rhs.data(), KV}, x, KV, false);
+    gemm(path, m, V, K, {x, KV}, {Sf, V}, x + K, KV, true);  // Δ = U − W·S
+    gemm(path, m, V, K, {w.qs.data(), K}, {Sf, V}, w.o.data(), V, false);
+    gemm(path, m, V, m, {w.qk.data(), kChunk}, {x + K, KV}, w.o.data(), V, true);
   }
   for (int64_t t = 0; t < m; ++t)
     for (int64_t j = 0; j < V; j += 2 * kVec) {
@@ -528,7 +528,7 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     gemm_bf16(K, V, m2, w.kt16.data(), kChunk, w.dp.data(), V, Sf, V, true);
   } else {
     for (int64_t i = 0; i < m; ++i) scale_row(x + i * KV + K, x + i * KV + K, std::exp(run[i]), V);
-    gemm(path, K, V, m, {w.kt.data(), kChunk}, {x + K, KV}, Sf, V, true, w.gemm);
+    gemm(path, K, V, m, {w.kt.data(), kChunk}, {x + K, KV}, Sf, V, true);
   }
 }
 
@@ -576,7 +576,7 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
       }
     } else {
       gemm(path, 2 * m, m, K, {w.kq.data(), K}, {w.kt.data(), kChunk}, w.raw.data(), kChunk,
-           false, w.gemm);
+           false);
     }
     // The next chunk's rows: this group's, or in its last chunk the next group's first.
     const bool last = c0 + kChunk >= len;

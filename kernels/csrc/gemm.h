@@ -1,18 +1,17 @@
-// One small GEMM dispatch layer with two paths, chosen at run time so one process tests both:
+// One small GEMM dispatch layer with three paths, chosen at run time so one process tests them all:
 //   brgemm — at::native::cpublas::brgemm (oneDNN ukernel: AMX tiles on Sapphire Rapids and later,
 //            AVX-512 elsewhere), fp32 × fp32 → fp32, no VNNI packing needed in fp32;
 //   blas   — at::native::cpublas::gemm, i.e. the BLAS sgemm (MKL/OpenBLAS) ATen links. Its fp32
 //            entry is not exported to extensions, so the path reaches it the way ATen itself does:
-//            at::mm_out / at::addmm_out on views of the buffers (which call cpublas::gemm).
+//            at::mm_out / at::mm on views of the buffers (which call cpublas::gemm).
 //   brgemm_bf16 — brgemm with bf16 operands (B packed in VNNI pairs) and fp32 accumulation: the
 //            caller rounds its operands (see gdn.cpp); everything else stays fp32.
-// Every call is row-major: C[M, N] (+)= op(A)[M, K] · op(B)[K, N].
+// Every call is row-major: C[M, N] (+)= A[M, K] · B[K, N].
 #pragma once
 
 #include <ATen/native/CPUBlas.h>
 
 #include <string>
-#include <vector>
 
 #include "common.h"
 
@@ -27,16 +26,15 @@ inline GemmPath parse_gemm_path(const std::string& s) {
   TORCH_CHECK(false, "gemm_path: expected \"brgemm\", \"blas\" or \"brgemm_bf16\", got \"", s, "\"");
 }
 
-// A row-major [rows, cols] matrix with leading dimension ld, optionally read transposed.
+// A row-major [rows, cols] matrix with leading dimension ld.
 struct Mat {
   const float* p;
   int64_t ld;
-  bool trans = false;
 };
 
-// C (ldc) (+)= op(A) · op(B); `scratch` holds transposed copies for brgemm, which has none.
+// C (ldc) (+)= A · B.
 inline void gemm(GemmPath path, int64_t M, int64_t N, int64_t K, Mat A, Mat B, float* C,
-                 int64_t ldc, bool accumulate, std::vector<float>& scratch) {
+                 int64_t ldc, bool accumulate) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     if (!accumulate)
@@ -45,30 +43,16 @@ inline void gemm(GemmPath path, int64_t M, int64_t N, int64_t K, Mat A, Mat B, f
   }
   if (path == GemmPath::kBlas) {
     auto view = [](const Mat& X, int64_t rows, int64_t cols) {
-      const int64_t r = X.trans ? cols : rows, c = X.trans ? rows : cols;
-      Tensor t = at::from_blob(const_cast<float*>(X.p), {r, c}, {X.ld, 1}, at::kFloat);
-      return X.trans ? t.t() : t;
+      return at::from_blob(const_cast<float*>(X.p), {rows, cols}, {X.ld, 1}, at::kFloat);
     };
     Tensor c = at::from_blob(C, {M, N}, {ldc, 1}, at::kFloat);
-    if (accumulate)
-      c.add_(at::mm(view(A, M, K), view(B, K, N)));
+    if (accumulate)  // a product, then an add: addmm_out in place onto C was up to 4× less
+      c.add_(at::mm(view(A, M, K), view(B, K, N)));  // accurate for one-row products
     else
       at::mm_out(c, view(A, M, K), view(B, K, N));
     return;
   }
-  // brgemm: materialise transposed operands as plain row-major blocks.
-  auto plain = [&](Mat X, int64_t rows, int64_t cols, size_t offset) -> Mat {
-    if (!X.trans) return X;
-    float* dst = scratch.data() + offset;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = X.p[c * X.ld + r];
-    return Mat{dst, cols, false};
-  };
-  const size_t need = (A.trans ? M * K : 0) + (B.trans ? K * N : 0);
-  if (scratch.size() < need) scratch.resize(need);
-  const Mat a = plain(A, M, K, 0);
-  const Mat b = plain(B, K, N, A.trans ? M * K : 0);
-  at::native::cpublas::brgemm(M, N, K, a.ld, b.ld, ldc, accumulate, a.p, b.p, C, false);
+  at::native::cpublas::brgemm(M, N, K, A.ld, B.ld, ldc, accumulate, A.p, B.p, C, false);
 }
 
 using bf16 = at::BFloat16;

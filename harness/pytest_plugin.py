@@ -59,14 +59,18 @@ def _backend_names(config) -> list[str]:
     return [n.strip() for n in names if n.strip()]
 
 
+@functools.lru_cache(maxsize=None)
+def _backend(name: str) -> backends.Backend:
+    return backends.make(name)  # one instance per backend name in this process
+
+
 def pytest_generate_tests(metafunc):
     op = getattr(metafunc.function, "harness_op", None)
     if op is None or "target" not in metafunc.fixturenames:
         return
     targets = []
     for name in _backend_names(metafunc.config):
-        backend = backends.make(name)
-        targets += [(name, v) for v in backend.variants(op, REGISTRY[op].gemm)]
+        targets += [(name, v) for v in _backend(name).variants(op, REGISTRY[op].gemm)]
     metafunc.parametrize("target", targets, ids=[f"{b}-{v}" if v else b for b, v in targets])
 
 
@@ -76,11 +80,6 @@ def harness_session(request):
                 rows=request.config.harness_rows, survey=request.config.getoption("survey"))
     yield s
     s.close()
-
-
-@functools.lru_cache(maxsize=None)
-def _backend(name: str) -> backends.Backend:
-    return backends.make(name)
 
 
 def _available(name: str) -> None:

@@ -188,23 +188,30 @@ inline void fwd_column_w4(const T* x, int64_t xs, T* out, int64_t os, int64_t t0
 }
 
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
-// silu_for_rounding (common.h) in two fewer operations: −min(|y|, 150·ln 2) by one vrangeps, and
-// 2^f on [−½, ½] by a degree-5 near-minimax polynomial (relative error 1.7e-7 in fp32, against
-// 1e-7 for the degree-6 one): still a few fp32 ulps, far below bf16's unit roundoff.
+// SiLU for the bf16 prefill, in 12 operations against silu_for_rounding's 17, at about 1/30 of
+// bf16's unit roundoff (2^-8 = 3.9e-3) instead of a few fp32 ulps: the result is rounded to bf16
+// right after, so the difference moves a few percent of outputs by one bf16 ulp, within the
+// same-precision baseline's own rounding error.
+// σ(y) = r for y ≥ 0 and e·r otherwise, with e = exp(−|y|) = 2^t and r ≈ 1/(1+e):
+// - −min(|y|, 150·ln 2) by one vrangeps (imm 0b1110: the smaller magnitude, sign set; a NaN y
+//   stays NaN);
+// - f = t − ⌊t⌋ ∈ [0, 1) by one vreduceps (round down), and 2^⌊t⌋ by vscalefps on t itself;
+// - 2^f by a degree-3 minimax polynomial: relative error 7.5e-5;
+// - r by vrcp14ps alone: relative error below 2^-14 = 6.1e-5.
+// So σ, and the SiLU, are within 1.4e-4 relative (plus fp32 rounding).
 inline Vec silu_bf16_out(const Vec& y) {
   const __m512 yv = y;
-  // vrangeps imm 0b1110: the operand of smaller magnitude, sign bit set. A NaN y stays NaN.
   const __m512 na = _mm512_range_ps(yv, _mm512_set1_ps(103.97207708f), 0x0E);
   const __m512 t = _mm512_mul_ps(na, _mm512_set1_ps(1.4426950408889634f));
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.326472731e-03f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671512991e-03f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733581e-02f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224243e-01f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-01f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  return Vec(silu_from_exp2(yv, p, n));
+  const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  __m512 p = _mm512_set1_ps(0.07802452892065048f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.22606714069843292f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6958335638046265f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999251961708069f));
+  const __m512 e = _mm512_scalef_ps(p, t);
+  const __m512 r = _mm512_rcp14_ps(_mm512_add_ps(e, _mm512_set1_ps(1.f)));
+  const __mmask16 negative = _mm512_cmp_ps_mask(yv, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return Vec(_mm512_mul_ps(yv, _mm512_mask_mul_ps(r, negative, e, r)));
 }
 #endif
 
@@ -221,12 +228,28 @@ alignas(64) static const uint16_t kPairHi[32] = {16, 48, 17, 49, 18, 50, 19, 51,
 // page, one prefetch stream), and the W−1 earlier rows are re-read from L1. Per 16 channels two
 // vdpbf16ps against the packed pairs as stored, with the data pairs (x[t−3], x[t−2]) and
 // (x[t−1], x[t]) interleaved by vpermt2w. hist[k] holds position k−3 (channels c0..c0+n).
-// vdpbf16ps reads bf16 subnormals as zero: a tap, a history row or an x element that is one makes
-// this return false (the outputs are then not final) and the caller redoes the item in fp32.
-// A bf16 subnormal among 32 lanes: exponent field zero, mantissa not.
-inline __mmask32 bf16_subnormal(__m512i v) {
-  return _mm512_mask_test_epi16_mask(_mm512_testn_epi16_mask(v, _mm512_set1_epi16(0x7F80)), v,
-                                     _mm512_set1_epi16(0x007F));
+// vdpbf16ps reads subnormal inputs as zero and flushes subnormal products and sums to zero
+// (DAZ/FTZ, whatever MXCSR says). Where every nonzero tap, bias, history and x value is at least
+// 2^-50 in magnitude, nothing it flushes matters: each product is then ≥ 2^-100 and exact, every
+// exact partial sum is a multiple of 2^-114 (zero or normal), so only a rounding error already
+// made can be flushed (once a sum cancels to it), which stays inside fp32 accumulation's bound.
+// Anything smaller makes this return false (the outputs are then not final) and the caller redoes
+// the item in fp32, which keeps subnormals. A model's data never comes near.
+constexpr uint16_t kSmallBits = 0x2680;  // bf16 2^-50
+
+// Lanes of 32 bf16 holding a nonzero value below 2^-50 in magnitude: |bits| − 1 < 0x2680 − 1,
+// unsigned, with zero wrapping to 0xFFFF.
+inline __m512i magnitude_less_one(__m512i v) {
+  return _mm512_sub_epi16(_mm512_and_si512(v, _mm512_set1_epi16(0x7FFF)), _mm512_set1_epi16(1));
+}
+inline __mmask32 bf16_small(__m512i v) {
+  return _mm512_cmplt_epu16_mask(magnitude_less_one(v), _mm512_set1_epi16(kSmallBits - 1));
+}
+
+inline bool any_bf16_small(const at::BFloat16* p, int64_t n) {  // n a multiple of 32
+  __mmask32 small = 0;
+  for (int64_t i = 0; i < n; i += 2 * kVec) small |= bf16_small(_mm512_loadu_si512(p + i));
+  return small != 0;
 }
 
 inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat16* oseq,
@@ -238,18 +261,12 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
     (bias ? load_f(bias + c0 + i) : Vec(0.f)).store(bias_f + i);
   const __m512i lo = _mm512_load_si512(kPairLo), hi = _mm512_load_si512(kPairHi);
   const at::BFloat16* wb = packed + c0 * kPackedWidth;
-  __mmask32 sub = 0;
-  for (int64_t i = 0; i < n * kPackedWidth; i += 2 * kVec)
-    sub |= bf16_subnormal(_mm512_loadu_si512(wb + i));
+  if (any_bf16_small(wb, n * kPackedWidth) || (bias && any_bf16_small(bias + c0, n))) return false;
   for (int64_t j = 0; j < 3; ++j) {  // the rows before t0 (each later row is checked as x[t])
     const int64_t pos = t0 - 3 + j;
-    const at::BFloat16* r = pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3];
-    for (int64_t i = 0; i < n; i += 2 * kVec) sub |= bf16_subnormal(_mm512_loadu_si512(r + i));
+    if (any_bf16_small(pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3], n)) return false;
   }
-  if (sub) return false;
-  // The rows x[t] are checked in the loop as a running unsigned minimum of |bits| − 1 over lanes:
-  // a subnormal is 1 ≤ |bits| ≤ 0x7F (zero wraps to 0xFFFF).
-  const __m512i magnitude = _mm512_set1_epi16(0x7FFF), one = _mm512_set1_epi16(1);
+  // The rows x[t] are checked in the loop as a running unsigned minimum of |bits| − 1 over lanes.
   __m512i least = _mm512_set1_epi16(-1);
   auto row = [&](int64_t pos) { return pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3]; };
   auto emit = [&](at::BFloat16* o, __m512 y0, __m512 y1) {
@@ -272,8 +289,7 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
       const __m512i a = _mm512_loadu_si512(p0 + i), b = _mm512_loadu_si512(p1 + i);
       const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
       const __m512i g = _mm512_loadu_si512(p4 + i);
-      least = _mm512_min_epu16(least, _mm512_sub_epi16(_mm512_and_si512(e, magnitude), one));
-      least = _mm512_min_epu16(least, _mm512_sub_epi16(_mm512_and_si512(g, magnitude), one));
+      least = _mm512_min_epu16(least, _mm512_min_epu16(magnitude_less_one(e), magnitude_less_one(g)));
       const at::BFloat16* wi = wb + i * kPackedWidth;
       const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wi), w1 = (__m512bh)_mm512_loadu_si512(wi + 2 * kVec);
       const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wi + 4 * kVec), w3 = (__m512bh)_mm512_loadu_si512(wi + 6 * kVec);
@@ -302,7 +318,7 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
       __builtin_prefetch(p3 + i + kPrefetchRows * xs);  // the row kPrefetchRows tokens on
       const __m512i a = _mm512_loadu_si512(p0 + i), b = _mm512_loadu_si512(p1 + i);
       const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
-      least = _mm512_min_epu16(least, _mm512_sub_epi16(_mm512_and_si512(e, magnitude), one));
+      least = _mm512_min_epu16(least, magnitude_less_one(e));
       const at::BFloat16* wi = wb + i * kPackedWidth;
       __m512 y0 = _mm512_dpbf16_ps(_mm512_load_ps(bias_f + i),
                                    (__m512bh)_mm512_permutex2var_epi16(a, lo, b),
@@ -314,13 +330,10 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
                             (__m512bh)_mm512_loadu_si512(wi + 4 * kVec));
       y1 = _mm512_dpbf16_ps(y1, (__m512bh)_mm512_permutex2var_epi16(d, hi, e),
                             (__m512bh)_mm512_loadu_si512(wi + 6 * kVec));
-      if (silu_on)
-        store2_f(o + i, silu_bf16_out(Vec(y0)), silu_bf16_out(Vec(y1)), 2 * kVec);
-      else
-        store2_f(o + i, Vec(y0), Vec(y1), 2 * kVec);
+      emit(o + i, y0, y1);
     }
   }
-  return _mm512_cmplt_epu16_mask(least, _mm512_set1_epi16(0x7F)) == 0;
+  return _mm512_cmplt_epu16_mask(least, _mm512_set1_epi16(kSmallBits - 1)) == 0;
 }
 #endif
 
@@ -363,7 +376,7 @@ void fwd_kernel(const T* x, int64_t xs, T* out, const std::vector<Sequence>& seq
             }
           }
           if (fwd_tile_w4_dpbf16(xseq, xs, oseq, D, t0, t1, c0, n, w.w, w.bias, hist, silu_on))
-            continue;  // else a subnormal: the fp32 columns below
+            continue;  // else a value below 2^-50: the fp32 columns below
         }
       }
 #endif
@@ -528,10 +541,19 @@ inline void update_row_w4_sd(T* s, int64_t col_stride, const T* x, T* out, int64
 }
 
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+// The taps of 16 channels from their packed (w[c, 2k], w[c, 2k+1]) pairs, exactly: a bf16 is the
+// upper half of its fp32.
+inline void unpack_tap_pair(__m512i pairs, Vec& even, Vec& odd) {
+  even = Vec(_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16)));
+  odd = Vec(_mm512_castsi512_ps(_mm512_and_si512(pairs, _mm512_set1_epi32(0xFFFF0000))));
+}
+
 // The production case — bf16, VNNI-packed width-4 weights, SD state — on AVX512-BF16: per 16
 // channels two vdpbf16ps (each two fp32 FMAs of exact bf16 products) against the packed pairs
 // (w[c, 2k], w[c, 2k+1]) as they are stored, with the data pairs (s0, s1) and (s2, x) interleaved by
 // vpermt2w. No tap is converted to fp32. n is a multiple of 32 and c0 a multiple of 32.
+// The caller has checked the taps and bias against 2^-50 (see fwd_tile_w4_dpbf16); a step whose
+// data holds a smaller nonzero value is redone with fp32 FMAs.
 inline void update_row_w4_sd_dpbf16(at::BFloat16* s, int64_t col_stride, const at::BFloat16* x,
                                     at::BFloat16* out, int64_t c0, int64_t n,
                                     const at::BFloat16* packed, const at::BFloat16* bias,
@@ -546,14 +568,27 @@ inline void update_row_w4_sd_dpbf16(at::BFloat16* s, int64_t col_stride, const a
     const at::BFloat16* wb = packed + ((c0 + c) / kVnniBlock) * kVnniBlock * kPackedWidth;
     Vec b0(0.f), b1(0.f);
     if (bias) load2_f(bias + c0 + c, 2 * kVec, b0, b1);
-    __m512 y0 = _mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(a, lo, b),
-                                 (__m512bh)_mm512_loadu_si512(wb));
-    __m512 y1 = _mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(a, hi, b),
-                                 (__m512bh)_mm512_loadu_si512(wb + 2 * kVec));
-    y0 = _mm512_dpbf16_ps(y0, (__m512bh)_mm512_permutex2var_epi16(d, lo, e),
-                          (__m512bh)_mm512_loadu_si512(wb + 4 * kVec));
-    y1 = _mm512_dpbf16_ps(y1, (__m512bh)_mm512_permutex2var_epi16(d, hi, e),
-                          (__m512bh)_mm512_loadu_si512(wb + 6 * kVec));
+    const __m512i w0 = _mm512_loadu_si512(wb), w1 = _mm512_loadu_si512(wb + 2 * kVec);
+    const __m512i w2 = _mm512_loadu_si512(wb + 4 * kVec), w3 = _mm512_loadu_si512(wb + 6 * kVec);
+    __m512 y0 = _mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(a, lo, b), (__m512bh)w0);
+    __m512 y1 = _mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(a, hi, b), (__m512bh)w1);
+    y0 = _mm512_dpbf16_ps(y0, (__m512bh)_mm512_permutex2var_epi16(d, lo, e), (__m512bh)w2);
+    y1 = _mm512_dpbf16_ps(y1, (__m512bh)_mm512_permutex2var_epi16(d, hi, e), (__m512bh)w3);
+    const __m512i least = _mm512_min_epu16(_mm512_min_epu16(magnitude_less_one(a), magnitude_less_one(b)),
+                                           _mm512_min_epu16(magnitude_less_one(d), magnitude_less_one(e)));
+    if (_mm512_cmplt_epu16_mask(least, _mm512_set1_epi16(kSmallBits - 1))) {
+      Vec t[8], h0[4], h1[4];  // taps 0..3 of the low 16 channels, then of the high 16
+      unpack_tap_pair(w0, t[0], t[1]);
+      unpack_tap_pair(w2, t[2], t[3]);
+      unpack_tap_pair(w1, t[4], t[5]);
+      unpack_tap_pair(w3, t[6], t[7]);
+      load2_f(s0 + c, 2 * kVec, h0[0], h1[0]);
+      load2_f(s1 + c, 2 * kVec, h0[1], h1[1]);
+      load2_f(s2 + c, 2 * kVec, h0[2], h1[2]);
+      load2_f(x + c, 2 * kVec, h0[3], h1[3]);
+      y0 = dot_taps(b0, t, h0, 4);
+      y1 = dot_taps(b1, t + 4, h1, 4);
+    }
     store2_f(out + c, activate<at::BFloat16>(Vec(y0), silu_on), activate<at::BFloat16>(Vec(y1), silu_on),
              2 * kVec);
     _mm512_storeu_si512(s0 + c, b);  // the history shifts by one: raw moves, exact
@@ -561,16 +596,17 @@ inline void update_row_w4_sd_dpbf16(at::BFloat16* s, int64_t col_stride, const a
     _mm512_storeu_si512(s2 + c, e);
   }
 }
-#endif
 
-#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
 // Decode of bf16 rows with packed width-4 weights and an SD pool, at any batch: the taps go
 // straight from the packed weight (a block's 8 KiB stay in L1) into dot products (see above), with
-// no fp32 conversion of taps or data; parallel over (row, channel block).
-void update_kernel_dpbf16(const at::BFloat16* x, int64_t xs, at::BFloat16* out,
+// no fp32 conversion of taps or data; parallel over (row, channel block). Returns false, having
+// done nothing, when a tap or the bias is below 2^-50: the caller then takes the fp32 path.
+bool update_kernel_dpbf16(const at::BFloat16* x, int64_t xs, at::BFloat16* out,
                           const std::vector<int64_t>& slots, const Weights<at::BFloat16>& w,
                           const Pool<at::BFloat16>& pool, bool silu_on) {
   const int64_t D = w.D, B = static_cast<int64_t>(slots.size());
+  if (any_bf16_small(w.w, D * kPackedWidth) || (w.bias && any_bf16_small(w.bias, D)))
+    return false;
   const int64_t n_cb = (D + kDecodeBlock - 1) / kDecodeBlock;
   const int64_t grain = std::max<int64_t>(1, kMinParallelWork / kDecodeBlock);
   at::parallel_for(0, B * n_cb, grain, [&](int64_t begin, int64_t end) {
@@ -585,6 +621,7 @@ void update_kernel_dpbf16(const at::BFloat16* x, int64_t xs, at::BFloat16* out,
                               c1 - c0, w.w, w.bias, silu_on);
     }
   });
+  return true;
 }
 #endif
 
@@ -703,11 +740,10 @@ Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_states, const Te
       D % (2 * kVec) == 0 && !num_accepted_tokens.has_value()) {
     const auto pool = make_pool<at::BFloat16>(conv_states, D, weight.size(1), x.scalar_type());
     const auto w = make_weights<at::BFloat16>(weight, bias_c, true);
-    if (w.W == 4 && pool.s1 == 1) {
-      update_kernel_dpbf16(x.data_ptr<at::BFloat16>(), x.stride(0), out.data_ptr<at::BFloat16>(),
-                           slots, w, pool, silu_activation);
+    if (w.W == 4 && pool.s1 == 1 &&
+        update_kernel_dpbf16(x.data_ptr<at::BFloat16>(), x.stride(0), out.data_ptr<at::BFloat16>(),
+                             slots, w, pool, silu_activation))
       return out;
-    }
   }
 #endif
   DISPATCH_ACTIVATION(x.scalar_type(), "causal_conv1d_update", [&] {

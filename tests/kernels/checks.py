@@ -88,3 +88,22 @@ def assert_compiles_like_eager(op, args, pool_index):
     want = op(*eager)
     got = torch.compile(lambda *a: op(*a), fullgraph=True, backend="aot_eager")(*args)
     assert torch.equal(got, want) and torch.equal(args[pool_index], eager[pool_index])
+
+
+# Inputs whose result vdpbf16ps (subnormals read as zero, subnormal products and sums flushed)
+# would lose, for the bf16 dot-product conv paths: subnormal data (x and the history), subnormal
+# taps and bias, and normal data in [2^-125, 2^-124) whose products with O(1) taps fall below 2^-126.
+UNDERFLOWS = ("subnormal-data", "subnormal-taps", "flushed-products")
+
+
+def underflow_inputs(kind, x, pool, w, bias):
+    """(x, pool, w, bias) with the magnitudes of `kind`, from unit-scale bf16 tensors."""
+    if kind == "subnormal-data":
+        return x * 2.0**-130, pool.mul_(2.0**-130), w, None
+    if kind == "subnormal-taps":
+        return x, pool, w * 2.0**-130, bias * 2.0**-130
+    assert kind == "flushed-products", kind
+    g = torch.Generator().manual_seed(7)
+    normal_tiny = lambda t: (torch.where(t < 0, -1.0, 1.0)   # noqa: E731
+                             * (1 + torch.rand(t.shape, generator=g)) * 2.0**-125).to(t.dtype)
+    return normal_tiny(x), pool.copy_(normal_tiny(pool)), w, None

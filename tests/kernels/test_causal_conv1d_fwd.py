@@ -10,7 +10,8 @@ import reference as R
 from cases.conv import conv_states, conv_weights, varlen_x
 from cases.layouts import CONV_LAYOUTS
 from tests.kernels.checks import (assert_compiles_like_eager, assert_pool_invariants,
-                                  assert_within_bound, conv_bound, meta)
+                                  assert_within_bound, conv_bound, meta, underflow_inputs,
+                                  UNDERFLOWS)
 
 i32 = dict(dtype=torch.int32)
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -220,13 +221,13 @@ def test_silu_over_the_whole_range(ops, dtype):
     assert not (over & ~overflow).any(), (got[over][:5], ref[over][:5])
 
 
-def test_packed_bf16_subnormal_inputs(ops):
-    """bf16 subnormals in x and the history, where they are the whole result: the dot-product
-    prefill path (vdpbf16ps reads them as zero) must hand such work to the fp32 path."""
+@pytest.mark.parametrize("kind", UNDERFLOWS)
+def test_packed_bf16_underflow(ops, kind):
+    """Results made of bf16 subnormals or of products below the normal range: the dot-product
+    prefill path (vdpbf16ps flushes them) must hand such work to the fp32 path."""
     D = 64
-    tiny = float(torch.tensor(-1.17e-38).bfloat16())
     x, qsl = varlen_x([5, 70], D, dtype=torch.bfloat16)
-    x.fill_(tiny)
-    w, _ = conv_weights(D, 4, dtype=torch.bfloat16)
-    pool = conv_states(2, D, 3, dtype=torch.bfloat16).fill_(tiny)
-    run_and_check(ops, x, w, None, pool, qsl, None, torch.tensor([True, True]), False, packed=True)
+    w, bias = conv_weights(D, 4, dtype=torch.bfloat16)
+    pool = conv_states(2, D, 3, dtype=torch.bfloat16)
+    x, pool, w, bias = underflow_inputs(kind, x, pool, w, bias)
+    run_and_check(ops, x, w, bias, pool, qsl, None, torch.tensor([True, True]), False, packed=True)

@@ -8,7 +8,8 @@ import reference as R
 from cases.conv import conv_states, conv_weights
 from cases.layouts import CONV_LAYOUTS
 from tests.kernels.checks import (assert_compiles_like_eager, assert_pool_invariants,
-                                  assert_within_bound, conv_bound, meta)
+                                  assert_within_bound, conv_bound, meta, underflow_inputs,
+                                  UNDERFLOWS)
 
 i32 = dict(dtype=torch.int32)
 DTYPES = [torch.bfloat16, torch.float16, torch.float32]
@@ -163,17 +164,13 @@ def test_packed_bf16_few_rows(ops, B, silu):
     run_and_check(ops, x, pool, w, bias, silu, None, torch.tensor(slots, **i32), packed=True)
 
 
+@pytest.mark.parametrize("kind", UNDERFLOWS)
 @pytest.mark.parametrize("B", [1, 8])
-def test_packed_bf16_subnormal_inputs(ops, B, request):
-    """bf16 subnormals (|v| < 1.2e-38) in x and the history, where they are the whole result."""
-    import kernels
-    if kernels.loaded_isa() == "avx512bf16":   # strict: it fails loudly once the gap is closed
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "known gap: the bf16 dot-product decode path (vdpbf16ps) reads bf16 subnormals as "
-            "zero, and has no fallback yet")))
+def test_packed_bf16_underflow(ops, B, kind):
+    """Results made of bf16 subnormals or of products below the normal range: the dot-product
+    decode path (vdpbf16ps flushes them) must redo such steps in fp32."""
     D = 64
-    tiny = torch.tensor(-1.17e-38).bfloat16()
-    x = torch.full((B, D), float(tiny), dtype=torch.bfloat16)
-    w, _ = conv_weights(D, 4, dtype=torch.bfloat16)
-    pool = conv_states(B, D, 3, layout="SD", dtype=torch.bfloat16).mul_(0).add_(tiny)
-    run_and_check(ops, x, pool, w, None, False, None, torch.arange(B, **i32), packed=True)
+    w, bias = conv_weights(D, 4, dtype=torch.bfloat16)
+    pool = conv_states(B, D, 3, layout="SD", dtype=torch.bfloat16)
+    x, pool, w, bias = underflow_inputs(kind, rand_x(B, D, dtype=torch.bfloat16), pool, w, bias)
+    run_and_check(ops, x, pool, w, bias, False, None, torch.arange(B, **i32), packed=True)

@@ -18,10 +18,15 @@ DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 # Value regimes: "unit" (signed, O(1)) and "large" (magnitudes a few powers of two below what the
 # case's narrowest dtype can hold, where an fp16 staging buffer or an unguarded exp overflows).
 REGIMES = ("unit", "large")
+# "tiny": magnitudes around the narrowest dtype's smallest normal, about two in three of them
+# subnormal, where arithmetic that flushes subnormals (vdpbf16ps; FTZ/DAZ modes) loses the whole
+# result. Drawn by the ops whose results scale with their inputs (the convs).
+REGIMES_WITH_TINY = REGIMES + ("tiny",)
 
 seeds = st.integers(0, 2**31 - 1)
 dtypes = st.sampled_from(list(DTYPES))
 regimes = st.sampled_from(REGIMES)
+regimes_with_tiny = st.sampled_from(REGIMES_WITH_TINY)
 slot_gaps = st.sampled_from([0, 0, 3, 64])   # extra elements between slots: a view into a wider cache
 
 
@@ -40,6 +45,12 @@ def large_scale(*dtype_names: str, headroom: float = 2.0**-10) -> float:
     kernel's, and every fp32 implementation makes it."""
     biggest = min(torch.finfo(DTYPES[n]).max for n in dtype_names)
     return min(biggest * headroom, 2.0**50)
+
+
+def tiny_scale(*dtype_names: str) -> float:
+    """The smallest normal magnitude of the narrowest of the dtypes: standard normal values times
+    it are subnormal about two times in three."""
+    return max(torch.finfo(DTYPES[n]).tiny for n in dtype_names)
 
 
 @st.composite

@@ -89,9 +89,21 @@ def classify(df: pd.DataFrame, findings: list[Finding]) -> pd.Series:
         todo = bad[label == ""]
         if todo.empty:
             break
-        hit = todo.query(f.rows, engine="python").index
-        label[hit] = f.id
+        label[_matching(todo, f.rows)] = f.id
     return label
+
+
+def _matching(df: pd.DataFrame, rows: str) -> pd.Index:
+    """The index of df's rows that the query selects. A column the query names but the report
+    lacks (an axis of an op this run did not cover) is NaN, as it is for other ops' rows."""
+    while True:
+        try:
+            return df.query(rows, engine="python").index
+        except pd.errors.UndefinedVariableError as e:
+            name = re.search(r"name '(\w+)' is not defined", str(e))
+            if name is None or name.group(1) in df.columns:
+                raise
+            df = df.assign(**{name.group(1): float("nan")})
 
 
 def repro_request(command: str) -> tuple:

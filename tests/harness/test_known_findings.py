@@ -32,7 +32,7 @@ def test_the_vllm_findings_document_parses_into_classified_findings_with_repros(
 def test_every_rule_is_a_valid_query_over_a_report():
     df = pd.DataFrame([dict(op="causal_conv1d_fwd", kind="case", status="fail", case_id="x",
                             reason="r", states=True, varlen=True, slots="[0]", has_initial_state=None,
-                            softplus_beta=1.0, state_dtype="fp32")])
+                            softplus_beta=1.0, state_dtype="fp32", regime="unit")])
     for f in known.load(DOC):
         df.query(f.rows, engine="python")
 
@@ -46,6 +46,17 @@ def test_a_row_belongs_to_the_first_matching_finding(tmp_path):
     df = pd.DataFrame(dict(op=["x", "y", "z", "x"], status=["fail", "crash", "error", "pass"]))
     label = known.classify(df, known.load(doc))
     assert label.to_dict() == {0: "A", 1: "B", 2: ""}      # the passing row is not labelled
+
+
+def test_a_rule_naming_an_axis_the_report_lacks_treats_it_as_absent(tmp_path):
+    """A report of the conv ops alone has no softplus_beta column; a rule on it matches nothing
+    there, as it matches no conv row of a report that has it."""
+    doc = tmp_path / "f.md"
+    block = "```finding\nid: {}\nclass: kernel defect\ntitle: t\nrows: {}\nrepro: {}\nexpect: fail\n```\n"
+    cmd = "python -m harness repro fused_gdn_gating --backend vllm --isolated --error 'a is 3-D'"
+    doc.write_text(block.format("A", "softplus_beta == 2.0", cmd) + block.format("B", 'op == "x"', cmd))
+    df = pd.DataFrame(dict(op=["x", "y"], status=["fail", "fail"]))
+    assert known.classify(df, known.load(doc)).to_dict() == {0: "B", 1: ""}
 
 
 def test_a_malformed_finding_is_an_error(tmp_path):

@@ -33,11 +33,18 @@ def compare(fns: dict, rounds: int = 7, batch_time: float = 0.03) -> dict:
     """Median seconds per call of each function, measured in interleaved rounds so that drift in
     the machine's speed (this VM varies by ~10%) falls on every contender alike."""
     reps = {}
-    for name, fn in fns.items():  # warm up, and size each batch to ~batch_time
-        fn()
-        t0 = time.perf_counter()
-        fn()
-        reps[name] = max(1, int(batch_time / max(time.perf_counter() - t0, 1e-7)))
+    for name, fn in fns.items():
+        # Warm up for a batch's worth of time (caches, the thread pool, the clock: a single call of
+        # a microsecond kernel right after start-up measured 2x slow), then size each batch to
+        # ~batch_time from the last call.
+        t_end = time.perf_counter() + batch_time
+        while True:
+            t0 = time.perf_counter()
+            fn()
+            t1 = time.perf_counter()
+            if t1 >= t_end:
+                break
+        reps[name] = max(1, int(batch_time / max(t1 - t0, 1e-7)))
     samples = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():

@@ -66,6 +66,17 @@ def main() -> None:
                              vllm_over_ours_bf16=(t["vllm"] / t["ours_brgemm_bf16"] if "vllm" in t
                                                   else float("nan")),
                              ours_tokens_per_s=tokens / best))
+    # Linearity: 8192 tokens against 2048, timed in the same rounds (separate measurements drift
+    # with the VM by more than the effect asked about).
+    for n_seq in (1, 4):
+        fns = {}
+        for tokens in (2048, 8192):
+            args = prefill_inputs([tokens // n_seq] * n_seq, **SHAPE, dtype=torch.bfloat16, seed=tokens)
+            pos = [args[n] for n in PREFILL]
+            fns[f"T{tokens}"] = lambda pos=pos: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm")
+        t = compare(fns, rounds=5)
+        rows.append(dict(op="chunk_gated_delta_rule", shape=f"T8192-vs-T2048-N{n_seq}-brgemm",
+                         tokens_per_s_8192_over_2048=(8192 / t["T8192"]) / (2048 / t["T2048"])))
     write_report(rows, "gdn")
 
 

@@ -80,7 +80,8 @@ def decode_inputs(B, HK, HV, K, V, *, slots=None, n_slots=None, dtype=torch.floa
 
 HEAD_DIMS = [16, 32, 40, 64, 128, 256, 20]  # 40: a tail at 16 lanes, 20 at 8 and 16; K ≠ V drawn freely
 GQA_GROUPS = [1, 2, 3, 4]
-CHUNK_EDGES = [0, 1, 2, 63, 64, 65, 127, 128, 129]   # either side of 64-token chunk boundaries
+# Either side of chunk boundaries: every 32 tokens (our kernel's chunk) and every 64 (vLLM's).
+CHUNK_EDGES = [0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129]
 QK_STRIDES = ("dense", "distinct")  # distinct: q, k and v each with strides of their own
 SOFTPLUS = [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0)]    # (softplus_beta, softplus_threshold)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from hypothesis.strategies import SearchStrategy
 
+import kernels
 import reference as R
 from cases import conv as C
 from cases import gdn as G
@@ -310,9 +311,11 @@ REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
           results=("out", "initial_state"), writable=_prefill_writable,
           id_keys=("lengths", *_GDN_IDS, "decay", "qk_strides"), examples=GDN_EXAMPLES["prefill"],
           gemm=True,
-          # bf16 GEMM operands (fp32 accumulation), rounded where the kernel rounds them
+          # bf16 GEMM operands (fp32 accumulation), rounded where the kernel rounds them, in the
+          # kernel's chunks
           variant_baselines={"brgemm_bf16": functools.partial(R.chunk_gated_delta_rule_chunked,
-                                                               operands=torch.bfloat16)}),
+                                                               operands=torch.bfloat16,
+                                                               chunk_size=kernels.CHUNK_SIZE)}),
     _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), build=C.build_pack,
           results=("packed",), writable=_nothing, exact=frozenset({"packed"}),
           id_keys=("D", "W", "dtype")),

@@ -1,8 +1,12 @@
 """The build layer: a compile error reaches the caller with the compiler's own message, and the
 flags follow the requested ISA."""
 
+import re
+from pathlib import Path
+
 import pytest
 
+import kernels
 from kernels import build
 
 
@@ -30,3 +34,10 @@ def test_unknown_isa_is_refused(monkeypatch):
     monkeypatch.setenv("KERNELS_ISA", "sse9")
     with pytest.raises(ValueError, match="^KERNELS_ISA: expected one of"):
         build.detect_isa()
+
+
+def test_python_chunk_size_matches_the_kernel():
+    """kernels.CHUNK_SIZE (used for the brgemm_bf16 baseline's chunking) mirrors kChunk."""
+    source = (Path(kernels.__file__).parent / "csrc" / "gdn.cpp").read_text()
+    match = re.search(r"constexpr int64_t kChunk = (\d+);", source)
+    assert match and int(match.group(1)) == kernels.CHUNK_SIZE

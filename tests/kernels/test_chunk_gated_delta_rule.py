@@ -8,6 +8,7 @@ class as the kernel: its triangular solve rounds differently from the token recu
 import pytest
 import torch
 
+import kernels
 import reference as R
 from cases.gdn import prefill_inputs
 from tests.kernels.checks import (assert_compiles_like_eager, assert_gaps_and_metadata,
@@ -62,7 +63,7 @@ def test_varlen_mix(ops, HK, HV, K, V, path):
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 200], ids=lambda n: f"T{n}")
+@pytest.mark.parametrize("length", [0, 1, 31, 32, 33, 63, 64, 65, 200], ids=lambda n: f"T{n}")
 def test_single_sequence_lengths(ops, length, path):
     args = prefill_inputs([length], 2, 4, 32, 48, slots=[1], n_slots=2, seed=length)
     run_and_check(ops, args, path)
@@ -130,7 +131,8 @@ def test_bf16_gemm_path(ops, lengths, decay):
     args = prefill_inputs(lengths, 2, 4, 64, 48, dtype=torch.bfloat16, decay=decay, seed=len(lengths))
     want_out, want_pool = R.chunk_gated_delta_rule_chunked(**args)
     base_out, base_pool = R.chunk_gated_delta_rule_chunked(**args, precision=R.FP32,
-                                                           operands=torch.bfloat16)
+                                                           operands=torch.bfloat16,
+                                                           chunk_size=kernels.CHUNK_SIZE)
     pool = args["initial_state"]
     out = call(ops, args, "brgemm_bf16")
     assert_near_baseline(out, want_out, base_out, out.dtype, "out")

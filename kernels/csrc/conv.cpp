@@ -188,10 +188,11 @@ inline void fwd_column_w4(const T* x, int64_t xs, T* out, int64_t os, int64_t t0
 }
 
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
-// SiLU for the bf16 prefill, in 12 operations against silu_for_rounding's 17, at about 1/30 of
+// SiLU for the bf16 prefill, in 12 operations against silu_for_rounding's 17, at about 1/28 of
 // bf16's unit roundoff (2^-8 = 3.9e-3) instead of a few fp32 ulps: the result is rounded to bf16
-// right after, so the difference moves a few percent of outputs by one bf16 ulp, within the
-// same-precision baseline's own rounding error.
+// right after, so the difference moves under 1% of outputs (those within 1.4e-4 of a rounding
+// boundary) by one bf16 ulp. The harness's normwise tolerance absorbs that; the kernel tests'
+// elementwise bound carries the 1.4e-4 explicitly (SILU_REL in tests/kernels/checks.py).
 // σ(y) = r for y ≥ 0 and e·r otherwise, with e = exp(−|y|) = 2^t and r ≈ 1/(1+e):
 // - −min(|y|, 150·ln 2) by one vrangeps (imm 0b1110: the smaller magnitude, sign set; a NaN y
 //   stays NaN);
@@ -230,11 +231,11 @@ alignas(64) static const uint16_t kPairHi[32] = {16, 48, 17, 49, 18, 50, 19, 51,
 // (x[t−1], x[t]) interleaved by vpermt2w. hist[k] holds position k−3 (channels c0..c0+n).
 // vdpbf16ps reads subnormal inputs as zero and flushes subnormal products and sums to zero
 // (DAZ/FTZ, whatever MXCSR says). Where every nonzero tap, bias, history and x value is at least
-// 2^-50 in magnitude, nothing it flushes matters: each product is then ≥ 2^-100 and exact, every
-// exact partial sum is a multiple of 2^-114 (zero or normal), so only a rounding error already
-// made can be flushed (once a sum cancels to it), which stays inside fp32 accumulation's bound.
-// Anything smaller makes this return false (the outputs are then not final) and the caller redoes
-// the item in fp32, which keeps subnormals. A model's data never comes near.
+// 2^-50 in magnitude, nothing is flushed: every operand and product (exact in fp32) is a multiple
+// of 2^-114, and so is every partial sum, rounded or not (below 2^-90 it is exact; above, its ulp
+// is at least 2^-113), so each is zero or normal. Anything smaller makes this return false (the
+// outputs are then not final) and the caller redoes the item in fp32, which keeps subnormals. A
+// model's data never comes near.
 constexpr uint16_t kSmallBits = 0x2680;  // bf16 2^-50
 
 // Lanes of 32 bf16 holding a nonzero value below 2^-50 in magnitude: |bits| − 1 < 0x2680 − 1,

@@ -31,7 +31,7 @@ def run_and_check(ops, x, w, bias, pool, qsl, idx, init, silu, packed=False):
     out = ops.causal_conv1d_fwd(*args)
     assert out.dtype == x.dtype and out.shape == x.shape
     bound = conv_bound(want_out, abs_sum + (0 if bias is None else bias.abs().double()[:, None]),
-                       x.dtype, w.shape[1])
+                       x.dtype, w.shape[1], silu)
     assert_within_bound(out, want_out, bound, "out")
     assert torch.equal(x, x_copy), "x was modified"
     if pool is not None:
@@ -187,10 +187,12 @@ def test_torch_compile_fullgraph(ops):
     assert_compiles_like_eager(ops.causal_conv1d_fwd, sample_args(), pool_index=3)
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "packed"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT.get)
-def test_silu_over_the_whole_range(ops, dtype):
+def test_silu_over_the_whole_range(ops, dtype, packed):
     """An identity conv isolates SiLU: every finite value of a wide sweep within the dtype's
-    rounding of the float64 silu, and ±inf, NaN, ±0 exactly as torch gives them."""
+    rounding of the float64 silu, and ±inf, NaN, ±0 exactly as torch gives them. Packed bf16
+    weights reach the dot-product prefill and its own SiLU."""
     info = torch.finfo(dtype)
     sweep = torch.cat([torch.linspace(-100, 100, 4001), torch.logspace(-30, 38, 300),
                        -torch.logspace(-30, 38, 300),
@@ -204,7 +206,8 @@ def test_silu_over_the_whole_range(ops, dtype):
     x = x.view(B, 1, D).transpose(1, 2)                         # [B, D, 1]: one token per row,
     w = torch.zeros(D, 4, dtype=dtype)                          # so no ∞ meets a zero tap (0·∞)
     w[:, 3] = 1
-    out = ops.causal_conv1d_fwd(x, w, None, None, None, None, None, True, -1, False)
+    weight = R.causal_conv1d_weight_pack(w) if packed else w
+    out = ops.causal_conv1d_fwd(x, weight, None, None, None, None, None, True, -1, packed)
     want = torch.nn.functional.silu(x.double())
     finite = torch.isfinite(want)
     assert torch.equal(torch.isnan(out), torch.isnan(want))
@@ -213,7 +216,7 @@ def test_silu_over_the_whole_range(ops, dtype):
     # One rounding plus a few fp32 ulps of SiLU — or, where even torch's own SiLU in this dtype
     # (the same-precision baseline) is further off (subnormal tails), twice the baseline's error.
     baseline = torch.nn.functional.silu(x.float()).to(dtype).double()
-    bound = torch.maximum(conv_bound(want, want.abs(), dtype, 0), 2 * (baseline - want).abs())
+    bound = torch.maximum(conv_bound(want, want.abs(), dtype, 0, silu=True), 2 * (baseline - want).abs())
     got, ref = out.double()[finite], want[finite]
     over = (got - ref).abs() > bound[finite]
     # values that overflow the output dtype round to inf, as torch's own rounding would
@@ -221,8 +224,9 @@ def test_silu_over_the_whole_range(ops, dtype):
     assert not (over & ~overflow).any(), (got[over][:5], ref[over][:5])
 
 
+@pytest.mark.parametrize("silu", [False, True], ids=["linear", "silu"])
 @pytest.mark.parametrize("kind", UNDERFLOWS)
-def test_packed_bf16_underflow(ops, kind):
+def test_packed_bf16_underflow(ops, kind, silu):
     """Results made of bf16 subnormals or of products below the normal range: the dot-product
     prefill path (vdpbf16ps flushes them) must hand such work to the fp32 path."""
     D = 64
@@ -230,4 +234,4 @@ def test_packed_bf16_underflow(ops, kind):
     w, bias = conv_weights(D, 4, dtype=torch.bfloat16)
     pool = conv_states(2, D, 3, dtype=torch.bfloat16)
     x, pool, w, bias = underflow_inputs(kind, x, pool, w, bias)
-    run_and_check(ops, x, w, bias, pool, qsl, None, torch.tensor([True, True]), False, packed=True)
+    run_and_check(ops, x, w, bias, pool, qsl, None, torch.tensor([True, True]), silu, packed=True)

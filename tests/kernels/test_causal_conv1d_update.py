@@ -164,13 +164,14 @@ def test_packed_bf16_few_rows(ops, B, silu):
     run_and_check(ops, x, pool, w, bias, silu, None, torch.tensor(slots, **i32), packed=True)
 
 
+@pytest.mark.parametrize("silu", [False, True], ids=["linear", "silu"])
 @pytest.mark.parametrize("kind", UNDERFLOWS)
 @pytest.mark.parametrize("B", [1, 8])
-def test_packed_bf16_underflow(ops, B, kind):
+def test_packed_bf16_underflow(ops, B, kind, silu):
     """Results made of bf16 subnormals or of products below the normal range: the dot-product
     decode path (vdpbf16ps flushes them) must redo such steps in fp32."""
     D = 64
     w, bias = conv_weights(D, 4, dtype=torch.bfloat16)
     pool = conv_states(B, D, 3, layout="SD", dtype=torch.bfloat16)
     x, pool, w, bias = underflow_inputs(kind, rand_x(B, D, dtype=torch.bfloat16), pool, w, bias)
-    run_and_check(ops, x, pool, w, bias, False, None, torch.arange(B, **i32), packed=True)
+    run_and_check(ops, x, pool, w, bias, silu, None, torch.arange(B, **i32), packed=True)

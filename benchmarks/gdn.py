@@ -15,6 +15,7 @@ from benchmarks.common import compare, contenders, write_report
 from cases.gdn import decode_inputs, prefill_inputs
 
 SHAPE = dict(HK=16, HV=32, K=128, V=128)
+MIXED = [2048, 1024, 1024, 128, 64, 32]   # a varlen prefill batch of uneven prompts
 NAMES = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices")
 PREFILL = ("query", "key", "value", "g", "beta", "initial_state", "output_final_state", "cu_seqlens",
            "head_first", "use_qk_l2norm_in_kernel", "initial_state_indices")
@@ -46,26 +47,30 @@ def main() -> None:
                          ours_state_GBps=state_bytes / t["ours"] / 1e9,
                          ours_over_copy_bw=t["copy"] / t["ours"],        # same bytes, same rounds
                          copy_GBps=state_bytes / t["copy"] / 1e9))
-    for tokens in (512, 2048, 8192):
-        for n_seq in (1, 4):
-            args = prefill_inputs([tokens // n_seq] * n_seq, **SHAPE, dtype=torch.bfloat16, seed=tokens)
-            pos = [args[n] for n in PREFILL]
-            fns = {"ours_brgemm": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm"),
-                   "ours_blas": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "blas"),
-                   "ours_brgemm_bf16": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm_bf16")}
-            if tokens <= 2048:  # the fp32 chunked reference: seconds per call beyond that
-                fns["torch"] = lambda: R.chunk_gated_delta_rule_chunked(**args, precision=R.FP32)
-            if vllm is not None:
-                fns["vllm"] = lambda: vllm.chunk_gated_delta_rule_cpu(*pos, 1e-5)
-            t = compare(fns, rounds=3)
-            best = min(t["ours_brgemm"], t["ours_blas"])
-            rows.append(dict(op="chunk_gated_delta_rule", shape=f"T{tokens}-N{n_seq}-HV32-K128-V128",
-                             **{f"{k}_us": v * 1e6 for k, v in t.items()},
-                             torch_over_ours=t["torch"] / best if "torch" in t else float("nan"),
-                             vllm_over_ours=t["vllm"] / best if "vllm" in t else float("nan"),
-                             vllm_over_ours_bf16=(t["vllm"] / t["ours_brgemm_bf16"] if "vllm" in t
-                                                  else float("nan")),
-                             ours_tokens_per_s=tokens / best))
+    # The shapes (equal splits), then a mixed varlen batch as a server sees it: with
+    # lengths this uneven, how work is shared between threads decides the time.
+    splits = [[tokens // n_seq] * n_seq for tokens in (512, 2048, 8192) for n_seq in (1, 4)]
+    for lengths in splits + [MIXED]:
+        tokens, n_seq = sum(lengths), len(lengths)
+        args = prefill_inputs(lengths, **SHAPE, dtype=torch.bfloat16, seed=tokens)
+        pos = [args[n] for n in PREFILL]
+        fns = {"ours_brgemm": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm"),
+               "ours_blas": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "blas"),
+               "ours_brgemm_bf16": lambda: ours.chunk_gated_delta_rule(*pos, 1e-5, "brgemm_bf16")}
+        if tokens <= 2048:  # the fp32 chunked reference: seconds per call beyond that
+            fns["torch"] = lambda: R.chunk_gated_delta_rule_chunked(**args, precision=R.FP32)
+        if vllm is not None:
+            fns["vllm"] = lambda: vllm.chunk_gated_delta_rule_cpu(*pos, 1e-5)
+        t = compare(fns, rounds=3)
+        best = min(t["ours_brgemm"], t["ours_blas"])
+        shape = f"T{tokens}-N{n_seq}" if lengths in splits else "varlen-" + "-".join(map(str, lengths))
+        rows.append(dict(op="chunk_gated_delta_rule", shape=f"{shape}-HV32-K128-V128",
+                         **{f"{k}_us": v * 1e6 for k, v in t.items()},
+                         torch_over_ours=t["torch"] / best if "torch" in t else float("nan"),
+                         vllm_over_ours=t["vllm"] / best if "vllm" in t else float("nan"),
+                         vllm_over_ours_bf16=(t["vllm"] / t["ours_brgemm_bf16"] if "vllm" in t
+                                              else float("nan")),
+                         ours_tokens_per_s=tokens / best))
     # Linearity: 8192 tokens against 2048, timed in the same rounds (separate measurements drift
     # with the VM by more than the effect asked about).
     for n_seq in (1, 4):

@@ -9,8 +9,10 @@
 #include "gemm.h"
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <functional>
+#include <numeric>
 
 namespace gdn_kernels {
 namespace {
@@ -662,9 +664,24 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
       const float* gp = g.data_ptr<float>();
       S* sp = state.data_ptr<S>();
       T_* op = out.data_ptr<T_>();
-      at::parallel_for(0, N * HK, 1, [&](int64_t begin, int64_t end) {
+      // Work items (sequence, k head), longest sequence first, handed out one at a time: a varlen
+      // batch mixes lengths, and an even split by item count would leave one thread with the long
+      // ones. A thread claims its next item before running the current one, so that it can fetch
+      // the next item's first rows and state meanwhile (After).
+      const int64_t n_items = N * HK;
+      std::vector<int64_t> order(n_items);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        return cu[a / HK + 1] - cu[a / HK] > cu[b / HK + 1] - cu[b / HK];
+      });
+      std::atomic<int64_t> next_pos{0};
+      at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+        int64_t pos = next_pos.fetch_add(1);
+        if (pos >= n_items) return;
         ChunkScratch scratch(K, V, G, !std::is_same_v<S, float>, path == GemmPath::kBrgemmBf16);
-        for (int64_t item = begin; item < end; ++item) {
+        for (int64_t pos1; pos < n_items; pos = pos1) {
+          pos1 = next_pos.fetch_add(1);
+          const int64_t item = order[pos], item1 = pos1 < n_items ? order[pos1] : -1;
           const int64_t i = item / HK, hk = item % HK, h = hk * G, t0 = cu[i], len = cu[i + 1] - cu[i];
           if (slots[i] < 0) {  // pad: zeros out, nothing read, state untouched
             for (int64_t t = t0; t < t0 + len; ++t) std::fill_n(op + (t * HV + h) * V, G * V, T_(0));
@@ -672,8 +689,8 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
           }
           if (len == 0) continue;  // empty: state unchanged
           After<T_, S> after;
-          if (item + 1 < end) {
-            const int64_t i1 = (item + 1) / HK, hk1 = (item + 1) % HK, h1 = hk1 * G, u0 = cu[i1];
+          if (item1 >= 0) {
+            const int64_t i1 = item1 / HK, hk1 = item1 % HK, h1 = hk1 * G, u0 = cu[i1];
             if (slots[i1] >= 0 && cu[i1 + 1] > u0) {
               after.q = qp + u0 * query.stride(1) + hk1 * query.stride(2);
               after.k = kp + u0 * key.stride(1) + hk1 * key.stride(2);

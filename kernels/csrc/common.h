@@ -228,14 +228,16 @@ inline void store_strided_f(T* p, int64_t stride, const Vec& v, int64_t n = kVec
 }
 
 #if defined(CPU_CAPABILITY_AVX512)
-// y·σ(y) given e = exp(−|y|) as p·2^n (p ≈ 2^f, f ∈ [−½, ½]): σ(y) = 1/(1+e) for y ≥ 0 and
-// e/(1+e) otherwise; 2^n by vscalefps (exact), 1/(1+e) by a reciprocal estimate and one Newton
-// step. Shared by the SiLU forms below and in conv.cpp, which differ in how they reach p and n.
+// y·σ(y) given e = exp(−|y|) as p·2^⌊n⌋ (vscalefps, exact): σ(y) = 1/(1+e) for y ≥ 0 and e/(1+e)
+// otherwise, 1/(1+e) by a reciprocal estimate (relative error < 2^-14) and, with kNewton, one
+// Newton step. Shared by silu_for_rounding below and the bf16 prefill's SiLU in conv.cpp, which
+// differ in how they reach p and n and in whether they refine the reciprocal.
+template <bool kNewton = true>
 inline __m512 silu_from_exp2(__m512 y, __m512 p, __m512 n) {
   const __m512 e = _mm512_scalef_ps(p, n);
   const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.f));
-  const __m512 r0 = _mm512_rcp14_ps(d);
-  const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(2.f)));
+  __m512 r = _mm512_rcp14_ps(d);
+  if constexpr (kNewton) r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
   const __mmask16 negative = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_LT_OQ);
   return _mm512_mul_ps(y, _mm512_mask_mul_ps(r, negative, e, r));
 }

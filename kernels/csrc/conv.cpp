@@ -209,10 +209,7 @@ inline Vec silu_bf16_out(const Vec& y) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.22606714069843292f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6958335638046265f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999251961708069f));
-  const __m512 e = _mm512_scalef_ps(p, t);
-  const __m512 r = _mm512_rcp14_ps(_mm512_add_ps(e, _mm512_set1_ps(1.f)));
-  const __mmask16 negative = _mm512_cmp_ps_mask(yv, _mm512_setzero_ps(), _CMP_LT_OQ);
-  return Vec(_mm512_mul_ps(yv, _mm512_mask_mul_ps(r, negative, e, r)));
+  return Vec(silu_from_exp2</*kNewton=*/false>(yv, p, t));
 }
 #endif
 
@@ -257,19 +254,17 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
                                int64_t os, int64_t t0, int64_t t1, int64_t c0, int64_t n,
                                const at::BFloat16* packed, const at::BFloat16* bias,
                                const at::BFloat16* const* hist, bool silu_on) {
+  const at::BFloat16* wb = packed + c0 * kPackedWidth;
+  auto row = [&](int64_t pos) { return pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3]; };
+  if (any_bf16_small(wb, n * kPackedWidth) || (bias && any_bf16_small(bias + c0, n))) return false;
+  for (int64_t pos = t0 - 3; pos < t0; ++pos)  // the rows before t0 (each later row is checked as x[t])
+    if (any_bf16_small(row(pos), n)) return false;
   alignas(64) float bias_f[kChannelBlock];
   for (int64_t i = 0; i < n; i += kVec)
     (bias ? load_f(bias + c0 + i) : Vec(0.f)).store(bias_f + i);
   const __m512i lo = _mm512_load_si512(kPairLo), hi = _mm512_load_si512(kPairHi);
-  const at::BFloat16* wb = packed + c0 * kPackedWidth;
-  if (any_bf16_small(wb, n * kPackedWidth) || (bias && any_bf16_small(bias + c0, n))) return false;
-  for (int64_t j = 0; j < 3; ++j) {  // the rows before t0 (each later row is checked as x[t])
-    const int64_t pos = t0 - 3 + j;
-    if (any_bf16_small(pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3], n)) return false;
-  }
   // The rows x[t] are checked in the loop as a running unsigned minimum of |bits| − 1 over lanes.
   __m512i least = _mm512_set1_epi16(-1);
-  auto row = [&](int64_t pos) { return pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3]; };
   auto emit = [&](at::BFloat16* o, __m512 y0, __m512 y1) {
     if (silu_on)
       store2_f(o, silu_bf16_out(Vec(y0)), silu_bf16_out(Vec(y1)), 2 * kVec);
@@ -308,12 +303,7 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
     }
   }
   for (; t < t1; ++t) {
-    const at::BFloat16* p[4];
-    for (int64_t j = 0; j < 4; ++j) {
-      const int64_t pos = t - 3 + j;
-      p[j] = pos >= 0 ? xseq + pos * xs + c0 : hist[pos + 3];
-    }
-    const at::BFloat16 *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+    const at::BFloat16 *p0 = row(t - 3), *p1 = row(t - 2), *p2 = row(t - 1), *p3 = row(t);
     at::BFloat16* o = oseq + t * os + c0;
     for (int64_t i = 0; i < n; i += 2 * kVec) {
       __builtin_prefetch(p3 + i + kPrefetchRows * xs);  // the row kPrefetchRows tokens on

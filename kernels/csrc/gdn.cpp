@@ -540,13 +540,14 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
   }
 }
 
-// The first rows and the state of the group a thread runs next (all null if none).
+// A group's first rows, output rows, state and length: the one a thread runs, and the one it
+// runs next (all null if none).
 template <typename T, typename S>
-struct After {
+struct Group {
   const T *q = nullptr, *k = nullptr, *v = nullptr, *beta = nullptr;
   const float* g = nullptr;
   T* out = nullptr;
-  const S* state = nullptr;
+  S* state = nullptr;
   int64_t len = 0;
 };
 
@@ -555,7 +556,7 @@ template <typename T, typename S>
 void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, int64_t ks,
                  int64_t vs, const float* g, int64_t gs, const T* betap, int64_t bs,
                  std::array<int64_t, 3> head_strides, int64_t heads, int64_t len, S* state, int64_t K, int64_t V, bool l2norm, float eps,
-                 T* out, int64_t os, const After<T, S>& after, ChunkScratch& w) {
+                 T* out, int64_t os, const Group<T, S>& after, ChunkScratch& w) {
   const float scale = 1.f / std::sqrt(static_cast<float>(K));
   const bool bf16_path = path == GemmPath::kBrgemmBf16;
   // An fp32 pool is updated in place; other dtypes work on an fp32 copy.
@@ -667,7 +668,7 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
       // Work items (sequence, k head), longest sequence first, handed out one at a time: a varlen
       // batch mixes lengths, and an even split by item count would leave one thread with the long
       // ones. A thread claims its next item before running the current one, so that it can fetch
-      // the next item's first rows and state meanwhile (After).
+      // the next item's first rows and state meanwhile (chunk_group's `after`).
       const int64_t n_items = N * HK;
       std::vector<int64_t> order(n_items);
       std::iota(order.begin(), order.end(), 0);
@@ -675,42 +676,40 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
         return cu[a / HK + 1] - cu[a / HK] > cu[b / HK + 1] - cu[b / HK];
       });
       std::atomic<int64_t> next_pos{0};
+      // An item's first rows, output rows, state and length; empty for a pad or empty sequence.
+      auto group_at = [&](int64_t item) {
+        Group<T_, S> a;
+        const int64_t i = item / HK, hk = item % HK, h = hk * G, t0 = cu[i];
+        if (slots[i] < 0 || cu[i + 1] == t0) return a;
+        a.q = qp + t0 * query.stride(1) + hk * query.stride(2);
+        a.k = kp + t0 * key.stride(1) + hk * key.stride(2);
+        a.v = vp + t0 * value.stride(1) + h * value.stride(2);
+        a.g = gp + t0 * g.stride(1) + h * g.stride(2);
+        a.beta = bp + t0 * beta.stride(1) + h * beta.stride(2);
+        a.out = op + (t0 * HV + h) * V;
+        a.state = sp + slots[i] * state.stride(0) + h * K * V;
+        a.len = cu[i + 1] - t0;
+        return a;
+      };
       at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
         int64_t pos = next_pos.fetch_add(1);
         if (pos >= n_items) return;
         ChunkScratch scratch(K, V, G, !std::is_same_v<S, float>, path == GemmPath::kBrgemmBf16);
         for (int64_t pos1; pos < n_items; pos = pos1) {
           pos1 = next_pos.fetch_add(1);
-          const int64_t item = order[pos], item1 = pos1 < n_items ? order[pos1] : -1;
-          const int64_t i = item / HK, hk = item % HK, h = hk * G, t0 = cu[i], len = cu[i + 1] - cu[i];
+          const int64_t item = order[pos], i = item / HK, h = item % HK * G;
           if (slots[i] < 0) {  // pad: zeros out, nothing read, state untouched
-            for (int64_t t = t0; t < t0 + len; ++t) std::fill_n(op + (t * HV + h) * V, G * V, T_(0));
+            for (int64_t t = cu[i]; t < cu[i + 1]; ++t) std::fill_n(op + (t * HV + h) * V, G * V, T_(0));
             continue;
           }
-          if (len == 0) continue;  // empty: state unchanged
-          After<T_, S> after;
-          if (item1 >= 0) {
-            const int64_t i1 = item1 / HK, hk1 = item1 % HK, h1 = hk1 * G, u0 = cu[i1];
-            if (slots[i1] >= 0 && cu[i1 + 1] > u0) {
-              after.q = qp + u0 * query.stride(1) + hk1 * query.stride(2);
-              after.k = kp + u0 * key.stride(1) + hk1 * key.stride(2);
-              after.v = vp + u0 * value.stride(1) + h1 * value.stride(2);
-              after.g = gp + u0 * g.stride(1) + h1 * g.stride(2);
-              after.beta = bp + u0 * beta.stride(1) + h1 * beta.stride(2);
-              after.out = op + (u0 * HV + h1) * V;
-              after.state = sp + slots[i1] * state.stride(0) + h1 * K * V;
-              after.len = cu[i1 + 1] - u0;
-            }
-          }
-          chunk_group<T_, S>(path, qp + t0 * query.stride(1) + hk * query.stride(2),
-                             kp + t0 * key.stride(1) + hk * key.stride(2),
-                             vp + t0 * value.stride(1) + h * value.stride(2), query.stride(1),
-                             key.stride(1), value.stride(1), gp + t0 * g.stride(1) + h * g.stride(2),
-                             g.stride(1), bp + t0 * beta.stride(1) + h * beta.stride(2),
-                             beta.stride(1), {value.stride(2), g.stride(2), beta.stride(2)}, G, len,
-                             sp + slots[i] * state.stride(0) + h * K * V, K, V,
-                             use_qk_l2norm_in_kernel, static_cast<float>(eps),
-                             op + (t0 * HV + h) * V, HV * V, after, scratch);
+          const Group<T_, S> cur = group_at(item);
+          if (cur.len == 0) continue;  // empty: state unchanged
+          const Group<T_, S> after = pos1 < n_items ? group_at(order[pos1]) : Group<T_, S>{};
+          chunk_group<T_, S>(path, cur.q, cur.k, cur.v, query.stride(1), key.stride(1),
+                             value.stride(1), cur.g, g.stride(1), cur.beta, beta.stride(1),
+                             {value.stride(2), g.stride(2), beta.stride(2)}, G, cur.len,
+                             cur.state, K, V, use_qk_l2norm_in_kernel,
+                             static_cast<float>(eps), cur.out, HV * V, after, scratch);
         }
         gemm_release(path);
       });

@@ -36,6 +36,13 @@ def repro_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return r
 
 
+def request_of(args) -> tuple:
+    """The session request ("case"/"error", op, backend, variant, payload) of parsed repro args."""
+    if args.case is not None:
+        return "case", args.op, args.backend, args.gemm_path, json.loads(args.case)
+    return "error", args.op, args.backend, args.gemm_path, args.error
+
+
 def _run_request(request: tuple, isolated: bool) -> dict:
     """The row of one request ("case"/"error", op, backend, variant, case or error-input name)."""
     from harness.isolation import execute, junk_fill_allocations
@@ -59,9 +66,7 @@ def _run_request(request: tuple, isolated: bool) -> dict:
 
 def _repro(args) -> int:
     from harness import report
-    payload = json.loads(args.case) if args.case is not None else args.error
-    row = _run_request(("case" if args.case is not None else "error", args.op, args.backend,
-                        args.gemm_path, payload), args.isolated)
+    row = _run_request(request_of(args), args.isolated)
     df = report.frame([row])
     shown = {k: v for k, v in df.iloc[0].items() if v is not None and v == v and k != "case"}
     width = max(map(len, shown))

@@ -23,7 +23,6 @@ accepts both (the fragment then applies to the fail).
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -108,11 +107,8 @@ def _matching(df: pd.DataFrame, rows: str) -> pd.Index:
 
 def repro_request(command: str) -> tuple:
     """A session request ("case"/"error", op, backend, variant, payload) from a repro command."""
-    from harness.__main__ import repro_parser
+    from harness.__main__ import repro_parser, request_of
     argv = shlex.split(command)
     if argv[:4] != ["python", "-m", "harness", "repro"]:
         raise ValueError(f"not a repro command: {command}")
-    args = repro_parser().parse_args(argv[4:])
-    if args.case is not None:
-        return "case", args.op, args.backend, args.gemm_path, json.loads(args.case)
-    return "error", args.op, args.backend, args.gemm_path, args.error
+    return request_of(repro_parser().parse_args(argv[4:]))

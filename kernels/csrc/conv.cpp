@@ -271,6 +271,26 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
     else
       store2_f(o, Vec(y0), Vec(y1), 2 * kVec);
   };
+  // The taps and bias of channels i..i+32 (loaded once per step, for one or two tokens).
+  struct Taps {
+    __m512bh w0, w1, w2, w3;
+    __m512 b0, b1;
+  };
+  auto taps_at = [&](int64_t i) {
+    const at::BFloat16* wi = wb + i * kPackedWidth;
+    return Taps{(__m512bh)_mm512_loadu_si512(wi), (__m512bh)_mm512_loadu_si512(wi + 2 * kVec),
+                (__m512bh)_mm512_loadu_si512(wi + 4 * kVec), (__m512bh)_mm512_loadu_si512(wi + 6 * kVec),
+                _mm512_load_ps(bias_f + i), _mm512_load_ps(bias_f + i + kVec)};
+  };
+  // One output token over those 32 channels from its window rows r0..r3 (oldest first): two
+  // vdpbf16ps per 16 channels, on the pairs (r0, r1) and (r2, r3).
+  auto conv32 = [&](at::BFloat16* o, const Taps& w, __m512i r0, __m512i r1, __m512i r2, __m512i r3) {
+    const __m512 y0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(w.b0, (__m512bh)_mm512_permutex2var_epi16(r0, lo, r1), w.w0),
+                                       (__m512bh)_mm512_permutex2var_epi16(r2, lo, r3), w.w2);
+    const __m512 y1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(w.b1, (__m512bh)_mm512_permutex2var_epi16(r0, hi, r1), w.w1),
+                                       (__m512bh)_mm512_permutex2var_epi16(r2, hi, r3), w.w3);
+    emit(o, y0, y1);
+  };
   int64_t t = t0;
   // Token pairs: five rows, one load of the taps and of the bias serve two output rows; an odd
   // last token goes alone below.
@@ -286,20 +306,9 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
       const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
       const __m512i g = _mm512_loadu_si512(p4 + i);
       least = _mm512_min_epu16(least, _mm512_min_epu16(magnitude_less_one(e), magnitude_less_one(g)));
-      const at::BFloat16* wi = wb + i * kPackedWidth;
-      const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wi), w1 = (__m512bh)_mm512_loadu_si512(wi + 2 * kVec);
-      const __m512bh w2 = (__m512bh)_mm512_loadu_si512(wi + 4 * kVec), w3 = (__m512bh)_mm512_loadu_si512(wi + 6 * kVec);
-      const __m512 b0 = _mm512_load_ps(bias_f + i), b1 = _mm512_load_ps(bias_f + i + kVec);
-      const __m512 y0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(a, lo, b), w0),
-                                         (__m512bh)_mm512_permutex2var_epi16(d, lo, e), w2);
-      const __m512 y1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(a, hi, b), w1),
-                                         (__m512bh)_mm512_permutex2var_epi16(d, hi, e), w3);
-      emit(o0 + i, y0, y1);
-      const __m512 z0 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b0, (__m512bh)_mm512_permutex2var_epi16(b, lo, d), w0),
-                                         (__m512bh)_mm512_permutex2var_epi16(e, lo, g), w2);
-      const __m512 z1 = _mm512_dpbf16_ps(_mm512_dpbf16_ps(b1, (__m512bh)_mm512_permutex2var_epi16(b, hi, d), w1),
-                                         (__m512bh)_mm512_permutex2var_epi16(e, hi, g), w3);
-      emit(o1 + i, z0, z1);
+      const Taps w = taps_at(i);
+      conv32(o0 + i, w, a, b, d, e);
+      conv32(o1 + i, w, b, d, e, g);
     }
   }
   for (; t < t1; ++t) {
@@ -307,21 +316,10 @@ inline bool fwd_tile_w4_dpbf16(const at::BFloat16* xseq, int64_t xs, at::BFloat1
     at::BFloat16* o = oseq + t * os + c0;
     for (int64_t i = 0; i < n; i += 2 * kVec) {
       __builtin_prefetch(p3 + i + kPrefetchRows * xs);  // the row kPrefetchRows tokens on
-      const __m512i a = _mm512_loadu_si512(p0 + i), b = _mm512_loadu_si512(p1 + i);
-      const __m512i d = _mm512_loadu_si512(p2 + i), e = _mm512_loadu_si512(p3 + i);
+      const __m512i e = _mm512_loadu_si512(p3 + i);
       least = _mm512_min_epu16(least, magnitude_less_one(e));
-      const at::BFloat16* wi = wb + i * kPackedWidth;
-      __m512 y0 = _mm512_dpbf16_ps(_mm512_load_ps(bias_f + i),
-                                   (__m512bh)_mm512_permutex2var_epi16(a, lo, b),
-                                   (__m512bh)_mm512_loadu_si512(wi));
-      __m512 y1 = _mm512_dpbf16_ps(_mm512_load_ps(bias_f + i + kVec),
-                                   (__m512bh)_mm512_permutex2var_epi16(a, hi, b),
-                                   (__m512bh)_mm512_loadu_si512(wi + 2 * kVec));
-      y0 = _mm512_dpbf16_ps(y0, (__m512bh)_mm512_permutex2var_epi16(d, lo, e),
-                            (__m512bh)_mm512_loadu_si512(wi + 4 * kVec));
-      y1 = _mm512_dpbf16_ps(y1, (__m512bh)_mm512_permutex2var_epi16(d, hi, e),
-                            (__m512bh)_mm512_loadu_si512(wi + 6 * kVec));
-      emit(o + i, y0, y1);
+      conv32(o + i, taps_at(i), _mm512_loadu_si512(p0 + i), _mm512_loadu_si512(p1 + i),
+             _mm512_loadu_si512(p2 + i), e);
     }
   }
   return _mm512_cmplt_epu16_mask(least, _mm512_set1_epi16(kSmallBits - 1)) == 0;

@@ -11,12 +11,27 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+import cases
 from benchmarks.common import compare, contenders, write_report
-from cases.conv import conv_states, conv_weights, varlen_x
 
 D, W = 8192, 4
-DTYPE = torch.bfloat16
-i32 = dict(dtype=torch.int32)
+# The case descriptions' common axes: the shipped conv (bf16, width 4, with bias and SiLU), weights
+# unpacked as built (the benchmark packs them with our op: the torch contender needs them
+# unpacked), a W−1-column SD state pool with slot i for sequence (or row) i.
+CONV = dict(D=D, W=W, dtype="bf16", bias=True, silu=True, packed=False, layout="SD",
+            state_extra=0, slot_gap=0, indices_given=True, regime="unit")
+
+
+def fwd_args(lengths: list[int]) -> dict:
+    """Varlen prefill kwargs: x a [D, T] view of token-major [T, D], every sequence with history."""
+    return cases.build("causal_conv1d_fwd", dict(
+        **CONV, varlen=True, lengths=lengths, states=True,
+        has_initial_state=[True] * len(lengths), seed=sum(lengths) + len(lengths)))
+
+
+def update_args(B: int) -> dict:
+    """Decode kwargs: x [B, D], one token per row."""
+    return cases.build("causal_conv1d_update", dict(**CONV, B=B, L=0, seed=B))
 
 
 def torch_fwd(x, w, bias, states, qsl, idx, init):
@@ -40,8 +55,6 @@ def torch_update(x, states, w, bias, idx):
 
 def main() -> None:
     ours, vllm, _ = contenders()
-    w, bias = conv_weights(D, W, dtype=DTYPE)
-    packed = ours.causal_conv1d_weight_pack(w)
     rows = []
 
     def row(op, shape, fns, **extra):
@@ -56,10 +69,10 @@ def main() -> None:
 
     for tokens in (512, 4096):
         for n_seq in (1, 4):
-            x, qsl = varlen_x([tokens // n_seq] * n_seq, D, dtype=DTYPE)
-            idx = torch.arange(n_seq, **i32)
-            init = torch.ones(n_seq, dtype=torch.bool)
-            states = conv_states(n_seq, D, W - 1, layout="SD", dtype=DTYPE)
+            a = fwd_args([tokens // n_seq] * n_seq)
+            x, w, bias, states = a["x"], a["weight"], a["bias"], a["conv_states"]
+            qsl, idx, init = a["query_start_loc"], a["cache_indices"], a["has_initial_state"]
+            packed = ours.causal_conv1d_weight_pack(w)
             fns = {"ours": lambda: ours.causal_conv1d_fwd(x, packed, bias, states, qsl, idx, init,
                                                           True, -1, True),
                    "torch": lambda: torch_fwd(x, w, bias, states, qsl, idx, init)}
@@ -76,9 +89,10 @@ def main() -> None:
                 ours_tokens_per_s=lambda t: tokens / t["ours"])
 
     for B in (1, 8, 64):
-        x = torch.randn(B, D).to(DTYPE)
-        idx = torch.arange(B, **i32)
-        states = conv_states(B, D, W - 1, layout="SD", dtype=DTYPE)
+        a = update_args(B)
+        x, states, w, bias, idx = (a["x"], a["conv_states"], a["weight"], a["bias"],
+                                   a["conv_state_indices"])
+        packed = ours.causal_conv1d_weight_pack(w)
         fns = {"ours": lambda: ours.causal_conv1d_update(x, states, packed, bias, True, None, idx,
                                                          -1, True),
                "torch": lambda: torch_update(x, states, w, bias, idx)}

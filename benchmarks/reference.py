@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+import cases
 import reference as R
-from cases.gdn import decode_inputs, prefill_inputs
 
-QWEN3_NEXT = dict(HK=16, HV=32, K=128, V=128)
+# Qwen3-Next's heads (HK=16, HV=32 = G·HK, K=V=128) as case axes: bf16 activations, fp32 state.
+QWEN3_NEXT = dict(HK=16, G=2, K=128, V=128, dtype="bf16", state_dtype="fp32")
 
 
 def timed(fn, repeat=3):
@@ -40,10 +41,9 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
     rows = []
-    shape = QWEN3_NEXT
     for n_seq in (1, 4):
         lengths = [args.tokens // n_seq] * n_seq
-        inp = prefill_inputs(lengths, **shape, dtype=torch.bfloat16, seed=0)
+        inp = cases.build("chunk_gated_delta_rule", dict(lengths=lengths, **QWEN3_NEXT, seed=0))
         results = {}
         for form, fn in (("recurrent", R.chunk_gated_delta_rule),
                          ("chunked", R.chunk_gated_delta_rule_chunked)):
@@ -55,7 +55,8 @@ def main() -> None:
         rows.append(dict(op="chunk_gated_delta_rule", form="chunked vs recurrent",
                          precision="oracle", shape=f"T{args.tokens}-N{n_seq}-HV32-K128-V128",
                          out_rel_max_diff=rel_max(o_c, o_r), state_rel_max_diff=rel_max(s_c, s_r)))
-    inp = decode_inputs(args.rows, **shape, dtype=torch.bfloat16, seed=1)
+    inp = cases.build("fused_sigmoid_gating_delta_rule_update",
+                      dict(B=args.rows, **QWEN3_NEXT, seed=1))
     for prec in (R.ORACLE, R.FP32):
         sec, _ = timed(lambda: R.fused_sigmoid_gating_delta_rule_update(**inp, precision=prec),
                        args.repeat)

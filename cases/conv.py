@@ -1,4 +1,15 @@
-"""Seeded inputs for the causal-conv1d ops, as keyword dicts in the schema's argument names."""
+"""Seeded inputs for the causal-conv1d ops, as keyword dicts in the schema's argument names.
+
+Value regimes (`regime`): "unit" and "large" as for every op (cases/axes.py); "tiny" (x, the states
+and the bias around the dtype's smallest normal, two in three subnormal); "tiny_taps" (subnormal
+taps and bias, O(1) data); "tiny_products" (normal data and bias just above the smallest normal,
+whose products with O(1) taps fall below it). Arithmetic that flushes subnormals (vdpbf16ps, FTZ/DAZ)
+loses the result in each of the three in another way. "sweep" (causal_conv1d_fwd in batch mode
+with one token per row): x runs through every magnitude of the dtype, ±0, ±inf, NaN and the extremes,
+through an identity conv (last tap 1, no bias), which isolates the SiLU.
+
+Each op's DEFAULTS make any partial description complete (cases.complete).
+"""
 
 from __future__ import annotations
 
@@ -9,34 +20,25 @@ from cases import axes
 from cases.layouts import CONV_LAYOUTS, conv_pool
 
 
-def conv_weights(D, W, *, dtype=torch.float32, bias=True, seed=0):
-    gen = axes.gen(seed)
-    w = (torch.randn(D, W, generator=gen) * 0.5).to(dtype)
-    b = torch.randn(D, generator=gen).to(dtype) if bias else None
-    return w, b
-
-
-def conv_states(N, D, state_len, *, layout="SD", slot_gap=0, dtype=torch.float32, seed=1):
-    gen = axes.gen(seed)
-    return conv_pool(torch.randn(N, D, state_len, generator=gen).to(dtype), layout, slot_gap)
-
-
-def varlen_x(lengths, D, *, dtype=torch.float32, seed=2):
-    """x as the varlen op takes it: a [D, T] transposed view of a token-major [T, D] buffer,
-    and query_start_loc [B+1] int32."""
-    gen = axes.gen(seed)
-    T = sum(lengths)
-    x = torch.randn(T, D, generator=gen).to(dtype).T
-    qsl = axes.offsets(lengths)
-    return x, qsl
-
-
 # --- Hypothesis case descriptions and their tensors (see cases/axes.py) ----------------------
 
 CHANNELS = [1, 7, 32, 44, 64, 100, 257]     # 7, 44, 100, 257: tails at every SIMD width
 WIDTHS = [4, 4, 2, 3, 5]                    # 4 in every shipped model; the rest are in contract
 PACKED_WIDTH, PACKED_BLOCK = 4, 32          # VNNI packing: W == 4 and D % 32 == 0
 SHIPPED_CHANNELS = [32, 64, 96, 2048]
+REGIMES = (*axes.REGIMES_WITH_TINY, "tiny_taps", "tiny_products")
+regimes = st.sampled_from(REGIMES)
+
+_CONV = dict(D=32, W=4, dtype="bf16", bias=True, silu=False, packed=False, regime="unit", seed=0,
+             views={})
+_POOL = dict(layout="SD", state_extra=0, slot_gap=0, indices_given=True)
+_N_SLOTS = dict(n_slots=lambda c: max([s + 1 for s in c["slots"]] + [1]))
+PACK_DEFAULTS = dict(D=32, W=4, dtype="bf16", seed=0, views={})
+FWD_DEFAULTS = dict(**_CONV, varlen=True, lengths=[5], token_major=True, states=True, **_POOL,
+                    slots=lambda c: list(range(len(c["lengths"]))), **_N_SLOTS,
+                    has_initial_state=None)
+UPDATE_DEFAULTS = dict(**_CONV, B=2, L=0, **_POOL, slots=lambda c: list(range(c["B"])),
+                       **_N_SLOTS, accepted=lambda c: [1] * c["B"], x_row_pad=0)
 
 
 def _conv_common(draw, D=None):
@@ -94,7 +96,7 @@ def fwd_cases(draw):
         c["has_initial_state"] = draw(st.one_of(
             st.none(), st.lists(st.booleans(), min_size=len(lengths), max_size=len(lengths))),
             label="has_initial_state")
-    c["regime"] = draw(axes.regimes_with_tiny, label="regime")
+    c["regime"] = draw(regimes, label="regime")
     c["seed"] = draw(axes.seeds, label="seed")
     return c
 
@@ -112,7 +114,7 @@ def update_cases(draw):
         hi = min(c["L"], state_len - c["W"] + 2)
         c["accepted"] = draw(st.lists(st.integers(1, hi), min_size=B, max_size=B), label="accepted")
     c["x_row_pad"] = draw(st.sampled_from([0, 0, 16]), label="x_row_pad")
-    c["regime"] = draw(axes.regimes_with_tiny, label="regime")
+    c["regime"] = draw(regimes, label="regime")
     c["seed"] = draw(axes.seeds, label="seed")
     return c
 
@@ -126,17 +128,42 @@ def _scale(c):
     return 1.0
 
 
+def _values(gen, shape, c):
+    """Data (x, history, bias) of the case's regime."""
+    t = torch.randn(*shape, generator=gen)
+    if c["regime"] == "tiny_products":      # normal, in [2, 4)·tiny: products with taps below tiny
+        return torch.where(t < 0, -1.0, 1.0) * (2 + 2 * torch.rand(shape, generator=gen)) \
+            * axes.tiny_scale(c["dtype"])
+    return t * _scale(c)
+
+
 def _weights(gen, c, act):
-    w = (torch.randn(c["D"], c["W"], generator=gen) * 0.5).to(act)
-    b = (torch.randn(c["D"], generator=gen) * _scale(c)).to(act) if c["bias"] else None
+    w = torch.randn(c["D"], c["W"], generator=gen) * 0.5
+    b = _values(gen, (c["D"],), c) if c["bias"] else None
+    if c["regime"] == "tiny_taps":          # subnormal taps and bias
+        w = w * axes.tiny_scale(c["dtype"])
+        b = None if b is None else b * axes.tiny_scale(c["dtype"])
+    if c["regime"] == "sweep":              # identity: the last tap 1, the rest 0
+        w = torch.zeros(c["D"], c["W"])
+        w[:, -1] = 1
+    w, b = w.to(act), None if b is None else b.to(act)
     if c["packed"]:
         w = w.view(c["D"] // 32, 32, 2, 2).permute(0, 2, 1, 3).reshape(c["D"], c["W"])
     return w, b
 
 
 def _conv_pool(gen, c, act):
-    logical = torch.randn(c["n_slots"], c["D"], c["W"] - 1 + c["state_extra"], generator=gen)
-    return conv_pool((logical * _scale(c)).to(act), c["layout"], c["slot_gap"])
+    logical = _values(gen, (c["n_slots"], c["D"], c["W"] - 1 + c["state_extra"]), c)
+    return conv_pool(logical.to(act), c["layout"], c["slot_gap"])
+
+
+def silu_sweep(dtype: torch.dtype) -> torch.Tensor:
+    """Every binade of the dtype, both signs, a dense stretch around 0, and the special values."""
+    info = torch.finfo(dtype)
+    return torch.cat([torch.linspace(-100, 100, 4001), torch.logspace(-30, 38, 300),
+                      -torch.logspace(-30, 38, 300),
+                      torch.tensor([0.0, -0.0, float("inf"), -float("inf"), float("nan"),
+                                    info.max, -info.max, info.tiny, -info.tiny])]).to(dtype)
 
 
 def build_pack(c):
@@ -149,7 +176,10 @@ def build_fwd(c):
     act = axes.dtype(c["dtype"])
     w, b = _weights(gen, c, act)
     T = sum(c["lengths"])
-    x_tokens = (torch.randn(T, c["D"], generator=gen) * _scale(c)).to(act)
+    x_tokens = _values(gen, (T, c["D"]), c).to(act)
+    if c["regime"] == "sweep":              # the sweep, repeated to fill the tokens
+        sweep = silu_sweep(act)
+        x_tokens = sweep[torch.arange(T * c["D"]) % sweep.numel()].view(T, c["D"])
     if c["varlen"]:
         x, qsl = x_tokens.T, axes.offsets(c["lengths"])       # [D, T] view of token-major [T, D]
     else:
@@ -174,7 +204,7 @@ def build_update(c):
     act = axes.dtype(c["dtype"])
     w, b = _weights(gen, c, act)
     shape = (c["B"], c["L"], c["D"]) if c["L"] else (c["B"], c["D"])
-    x = (torch.randn(*shape, generator=gen) * _scale(c)).to(act)
+    x = _values(gen, shape, c).to(act)
     if c["x_row_pad"]:       # rows of a wider buffer: the row stride is not D
         buf = torch.full((*shape[:-1], c["D"] + c["x_row_pad"]), float("nan"), dtype=act)
         x = buf[..., :c["D"]].copy_(x)

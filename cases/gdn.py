@@ -1,8 +1,14 @@
 """Seeded inputs for the gated-delta-net ops, as keyword dicts in the schema's argument names.
 
 Values are signed and independent (never aliased); the decay regime is chosen by `decay`:
-"normal" (g drawn like a model's, −exp(A_log)·softplus(·)), "zero" (g = 0: no forgetting) or
-"strong" (g ≈ −8: the state is almost wiped every token).
+"normal" (g drawn like a model's, −exp(A_log)·softplus(·)), "zero" (g = 0: no forgetting),
+"strong" (g ≈ −8: the state is almost wiped every token) or "extreme" (normal, with one −∞ gate,
+which wipes the state, and one token of −1e7 gates inside the sequence: a chunked kernel that
+builds its decays from differences of cumulative sums gets −∞ − (−∞) = NaN, or loses every later
+small step to the rounding of |G| ≈ 1e7).
+
+Each op's DEFAULTS make any partial description complete (cases.complete): a description written
+before an axis existed builds as it did then.
 """
 
 from __future__ import annotations
@@ -13,11 +19,7 @@ from hypothesis import strategies as st
 from cases import axes
 from cases.layouts import ssm_pool
 
-DECAYS = ("normal", "zero", "strong")
-
-
-def _randn(gen, *shape, dtype=torch.float32):
-    return torch.randn(*shape, generator=gen).to(dtype)
+DECAYS = ("normal", "zero", "strong", "extreme")
 
 
 def _decay(gen, shape, decay: str) -> torch.Tensor:
@@ -25,55 +27,14 @@ def _decay(gen, shape, decay: str) -> torch.Tensor:
         return torch.zeros(shape)
     if decay == "strong":
         return -8.0 - torch.rand(shape, generator=gen)
-    if decay == "normal":
-        return -torch.nn.functional.softplus(torch.randn(shape, generator=gen)) * 0.5
+    if decay in ("normal", "extreme"):
+        g = -torch.nn.functional.softplus(torch.randn(shape, generator=gen)) * 0.5
+        T = shape[1]
+        if decay == "extreme" and T:
+            g[0, min(3, T - 1), 0] = -float("inf")
+            g[0, (2 * T) // 3, :] = -1e7
+        return g
     raise ValueError(f"decay: expected one of {DECAYS}, got {decay!r}")
-
-
-def prefill_inputs(lengths, HK, HV, K, V, *, slots=None, n_slots=None, dtype=torch.float32,
-                   state_dtype=torch.float32, decay="normal", slot_gap=0, l2norm=True, seed=0):
-    """chunk_gated_delta_rule kwargs for sequences of the given lengths.
-
-    `slots` are the initial_state_indices (default 0..N−1), `n_slots` the pool size.
-    """
-    gen = axes.gen(seed)
-    T = sum(lengths)
-    slots = list(range(len(lengths))) if slots is None else list(slots)
-    n_slots = n_slots or max([s + 1 for s in slots] + [1])
-    cu = axes.offsets(lengths)
-    return dict(
-        query=_randn(gen, 1, T, HK, K, dtype=dtype),
-        key=_randn(gen, 1, T, HK, K, dtype=dtype),
-        value=_randn(gen, 1, T, HV, V, dtype=dtype),
-        g=_decay(gen, (1, T, HV), decay),
-        beta=torch.rand(1, T, HV, generator=gen).to(dtype),
-        initial_state=ssm_pool(_randn(gen, n_slots, HV, K, V, dtype=state_dtype) * 0.5, slot_gap),
-        output_final_state=True,
-        cu_seqlens=cu,
-        head_first=False,
-        use_qk_l2norm_in_kernel=l2norm,
-        initial_state_indices=torch.tensor(slots, dtype=torch.int32),
-    )
-
-
-def decode_inputs(B, HK, HV, K, V, *, slots=None, n_slots=None, dtype=torch.float32,
-                  state_dtype=torch.float32, slot_gap=0, l2norm=True, seed=0):
-    """fused_sigmoid_gating_delta_rule_update kwargs for B rows (one token each)."""
-    gen = axes.gen(seed)
-    slots = list(range(B)) if slots is None else list(slots)
-    n_slots = n_slots or max([s + 1 for s in slots] + [1])
-    return dict(
-        A_log=torch.rand(HV, generator=gen) * 2 - 1,
-        dt_bias=_randn(gen, HV, dtype=dtype),
-        q=_randn(gen, 1, B, HK, K, dtype=dtype),
-        k=_randn(gen, 1, B, HK, K, dtype=dtype),
-        v=_randn(gen, 1, B, HV, V, dtype=dtype),
-        a=_randn(gen, B, HV, dtype=dtype),
-        b=_randn(gen, B, HV, dtype=dtype),
-        state=ssm_pool(_randn(gen, n_slots, HV, K, V, dtype=state_dtype) * 0.5, slot_gap),
-        state_indices=torch.tensor(slots, dtype=torch.int32),
-        use_qk_l2norm_in_kernel=l2norm,
-    )
 
 
 # --- Hypothesis case descriptions and their tensors (see cases/axes.py) ----------------------
@@ -84,6 +45,22 @@ GQA_GROUPS = [1, 2, 3, 4]
 CHUNK_EDGES = [0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129]
 QK_STRIDES = ("dense", "distinct")  # distinct: q, k and v each with strides of their own
 SOFTPLUS = [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0)]    # (softplus_beta, softplus_threshold)
+EPS = [1e-5, 1e-5, 1e-3]            # the prefill's l2norm eps (decode's is fixed at 1e-5)
+# "small": q and k with Σx² about the l2norm's eps, where the eps term changes the result (a kernel
+# using another eps, or ignoring the argument, drifts there and nowhere else).
+REGIMES = (*axes.REGIMES, "small")
+L2NORM_EPS = 1e-5
+
+_HEADS = dict(HK=1, G=2, K=32, V=32, dtype="bf16", state_dtype="fp32", slot_gap=0, l2norm=True,
+              qk_strides="dense", regime="unit", seed=0, views={})
+_SLOTS = dict(n_slots=lambda c: max([s + 1 for s in c["slots"]] + [1]))
+GATING_DEFAULTS = dict(T=16, HV=4, dtype="bf16", softplus_beta=1.0, softplus_threshold=20.0,
+                       regime="unit", seed=0, views={})
+DECODE_DEFAULTS = dict(B=2, **_HEADS, cu_seqlens=False, softplus_beta=1.0, softplus_threshold=20.0,
+                       slots=lambda c: list(range(c["B"])), **_SLOTS)
+PREFILL_DEFAULTS = dict(lengths=[5], **_HEADS, decay="normal", eps=L2NORM_EPS,
+                        output_final_state=True,
+                        slots=lambda c: list(range(len(c["lengths"]))), **_SLOTS)
 
 
 @st.composite
@@ -117,7 +94,8 @@ def decode_cases(draw):
                 cu_seqlens=draw(st.booleans(), label="cu_seqlens"),
                 softplus_beta=beta_s, softplus_threshold=thr,
                 qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
-                regime=draw(axes.regimes, label="regime"), seed=draw(axes.seeds, label="seed"))
+                regime=draw(st.sampled_from(REGIMES), label="regime"),
+                seed=draw(axes.seeds, label="seed"))
 
 
 @st.composite
@@ -129,8 +107,10 @@ def prefill_cases(draw):
                 slot_gap=draw(axes.slot_gaps, label="slot_gap"),
                 l2norm=draw(st.booleans(), label="l2norm"),
                 decay=draw(st.sampled_from(DECAYS), label="decay"),
+                eps=draw(st.sampled_from(EPS), label="eps"),
                 qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
-                regime=draw(axes.regimes, label="regime"), seed=draw(axes.seeds, label="seed"))
+                regime=draw(st.sampled_from(REGIMES), label="regime"),
+                seed=draw(axes.seeds, label="seed"))
 
 
 def _own_strides(t: torch.Tensor, pad_head: int, pad_token: int) -> torch.Tensor:
@@ -150,6 +130,8 @@ def _qkv(gen, T, c, act):
     HV = c["HK"] * c["G"]
     big = axes.large_scale(c["dtype"], c["state_dtype"]) if c["regime"] == "large" else 1.0
     qk_scale = big if c["l2norm"] else c["K"] ** -0.5
+    if c["regime"] == "small":      # Σ q² ≈ Σ k² ≈ eps
+        qk_scale = (c.get("eps", L2NORM_EPS) / c["K"]) ** 0.5
     q = (torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale).to(act)
     k = (torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale).to(act)
     v = (torch.randn(1, T, HV, c["V"], generator=gen) * big).to(act)
@@ -205,7 +187,7 @@ def build_prefill(c):
     return dict(query=q, key=k, value=v,
                 g=_decay(gen, (1, T, HV), c["decay"]),
                 beta=torch.rand(1, T, HV, generator=gen).to(act),
-                initial_state=_pool(gen, c), output_final_state=True,
+                initial_state=_pool(gen, c), output_final_state=c["output_final_state"],
                 cu_seqlens=axes.offsets(c["lengths"]), head_first=False,
                 use_qk_l2norm_in_kernel=c["l2norm"],
-                initial_state_indices=axes.slots_tensor(c["slots"]))
+                initial_state_indices=axes.slots_tensor(c["slots"]), eps=c["eps"])

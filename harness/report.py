@@ -11,13 +11,12 @@ import pandas as pd
 STATUSES = ["pass", "fail", "crash", "error", "unsupported"]
 BAD = ["fail", "crash", "error"]
 KEY = ["op", "backend", "gemm_path", "kind", "case_id"]
-LEAD = [*KEY, "status", "reason", "score", "expected_arg"]
+LEAD = [*KEY, "status", "reason", "score", "expected_arg", "message"]
 TAIL = ["seed", "backend_info", "case", "repro"]
 TIMING = ["elapsed_s"]
 METRIC_SUFFIXES = ("numel", "max_abs", "max_rel", "rel_rms", "max_ulp", "scale", "nan", "inf",
-                   "class_mismatch", "base_max_abs", "base_max_ulp", "base_rel_rms", "accumulation", "accumulation_rel", "tol",
-                   "rms_tol",
-                   "score")
+                   "class_mismatch", "base_max_abs", "base_max_ulp", "base_rel_rms", "accumulation",
+                   "accumulation_rel", "tol", "rms_tol", "score")
 
 
 def _is_metric(col: str) -> bool:
@@ -30,7 +29,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     flat = []
     for r in rows:
         axes = json.loads(r["case"]) if r.get("case") else {}
-        flat.append({**{k: json.dumps(v) if isinstance(v, list) else v for k, v in axes.items()}, **r})
+        flat.append({**{k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in axes.items()}, **r})
     df = pd.DataFrame(flat)
     for col in LEAD + TAIL + TIMING:
         if col not in df:

@@ -30,9 +30,21 @@ def check_float(t: torch.Tensor | None, arg: str) -> None:
         check(t.is_floating_point(), arg, f"expected a floating-point tensor, got {t.dtype}")
 
 
-def check_int(t: torch.Tensor, arg: str) -> None:
-    check(not t.is_floating_point() and t.dtype != torch.bool, arg,
-          f"expected an integer tensor, got {t.dtype}")
+def check_int32(t: torch.Tensor, arg: str) -> None:
+    """Indices, offsets and counts are int32 (SPEC)."""
+    check(t.dtype == torch.int32, arg, f"expected int32, got {t.dtype}")
+
+
+def check_slots_apart(pool: torch.Tensor, arg: str) -> None:
+    """A pool the op updates in place must not hold one element twice: a write to one slot would
+    change another, so no backend could keep the other slots bit-identical. (The reference reads
+    the pool by logical index and never writes it; the check is the contract's, not its own.)"""
+    check(all(s != 0 for n, s in zip(pool.shape, pool.stride()) if n > 1), arg,
+          f"elements overlap in memory (a stride of 0 in {list(pool.stride())})")
+    extent = 1 + sum((n - 1) * s for n, s in zip(pool.shape[1:], pool.stride()[1:]))
+    check(pool.shape[0] <= 1 or pool.stride(0) >= extent, arg,
+          f"slot stride {pool.stride(0)} is smaller than a slot's extent {extent}: slots would "
+          f"share memory")
 
 
 def slot_plan(indices: torch.Tensor | None, rows: int, n_slots: int, pad_slot_id: int,
@@ -47,7 +59,7 @@ def slot_plan(indices: torch.Tensor | None, rows: int, n_slots: int, pad_slot_id
         check(rows <= n_slots, arg, f"absent, so rows use slots 0..{rows - 1}, but the pool has "
                                     f"{n_slots} slots")
         return list(range(rows))
-    check_int(indices, arg)
+    check_int32(indices, arg)
     check_shape(indices, arg, [rows])
     plan: list[int | None] = []
     seen: dict[int, int] = {}
@@ -65,7 +77,7 @@ def slot_plan(indices: torch.Tensor | None, rows: int, n_slots: int, pad_slot_id
 
 def sequence_bounds(cu: torch.Tensor, total: int, arg: str) -> list[tuple[int, int]]:
     """(start, length) of each sequence from cumulative offsets [N+1] that cover 0..total."""
-    check_int(cu, arg)
+    check_int32(cu, arg)
     check(cu.dim() == 1 and cu.numel() >= 1, arg, f"expected shape [N+1], got {list(cu.shape)}")
     c = cu.tolist()
     check(c[0] == 0, arg, f"must start at 0, got {c[0]}")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from reference.checks import (PAD_SLOT_ID, check, check_float, check_int, check_shape,
-                              sequence_bounds, slot_plan)
+from reference.checks import (PAD_SLOT_ID, check, check_float, check_int32, check_shape,
+                              check_slots_apart, sequence_bounds, slot_plan)
 from reference.precision import ORACLE, Precision
 
 VNNI_BLOCK = 32  # channels per VNNI-2 block
@@ -68,6 +68,7 @@ def _weight(weight, is_weight_packed, D, precision):
     check(weight.shape[0] == D, "weight", f"expected {D} channels, got {weight.shape[0]}")
     check(weight.shape[1] >= 2, "weight", f"width must be at least 2, got {weight.shape[1]}")
     if is_weight_packed:
+        _check_packable(weight, "weight")     # the caller's argument is `weight`
         weight = causal_conv1d_weight_unpack(weight)
     return precision.up(weight)
 
@@ -85,6 +86,7 @@ def _check_states(conv_states, D, W, arg="conv_states"):
           f"expected shape [N, {D}, state_len], got {list(conv_states.shape)}")
     check(conv_states.shape[2] >= W - 1, arg,
           f"state_len {conv_states.shape[2]} is shorter than the history W-1 = {W - 1}")
+    check_slots_apart(conv_states, arg)
 
 
 # --- §5 ---------------------------------------------------------------------------------------
@@ -190,7 +192,7 @@ def causal_conv1d_update(x, conv_states, weight, bias=None, silu_activation=Fals
         L = x.shape[1]
         check(num_accepted_tokens is not None, "num_accepted_tokens",
               "is required with a 3-D [B, L, D] x")
-        check_int(num_accepted_tokens, "num_accepted_tokens")
+        check_int32(num_accepted_tokens, "num_accepted_tokens")
         check_shape(num_accepted_tokens, "num_accepted_tokens", [B])
         check(L >= 1, "x", "speculative decode needs L >= 1 tokens per row")
         check(state_len >= L, "conv_states", f"state_len {state_len} is shorter than L = {L}")

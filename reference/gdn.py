@@ -15,8 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from reference.checks import (PAD_SLOT_ID, check, check_float, check_shape, sequence_bounds,
-                              slot_plan)
+from reference.checks import (PAD_SLOT_ID, check, check_float, check_shape, check_slots_apart,
+                              sequence_bounds, slot_plan)
 from reference.precision import ORACLE, Precision
 
 L2NORM_EPS = 1e-5
@@ -70,6 +70,17 @@ def check_gqa(q, k, v, arg_q="q", arg_k="k", arg_v="v"):
 def check_pool(state, hv, K, V, arg="state"):
     check_float(state, arg)
     check_shape(state, arg, [None, hv, K, V])
+    check_slots_apart(state, arg)
+
+
+def check_gating(A_log, a, b, dt_bias, hv, softplus_beta):
+    """Floating-point gate inputs, A_log and dt_bias [HV] (a's and b's shapes are the caller's),
+    β_s > 0 (softplus divides by it)."""
+    for t, name in ((A_log, "A_log"), (a, "a"), (b, "b"), (dt_bias, "dt_bias")):
+        check_float(t, name)
+    check_shape(A_log, "A_log", [hv])
+    check_shape(dt_bias, "dt_bias", [hv])
+    check(softplus_beta > 0, "softplus_beta", f"must be positive, got {softplus_beta}")
 
 
 def prepare_qk(q, k, hv, use_l2norm, eps, precision):
@@ -86,13 +97,10 @@ def prepare_qk(q, k, hv, use_l2norm, eps, precision):
 def fused_gdn_gating(A_log, a, b, dt_bias, softplus_beta=1.0, softplus_threshold=20.0, *,
                      precision: Precision = ORACLE):
     """(g [1, T, HV] fp32, beta [1, T, HV] in b's dtype)."""
-    for t, name in ((A_log, "A_log"), (a, "a"), (b, "b"), (dt_bias, "dt_bias")):
-        check_float(t, name)
     check(a.dim() == 2, "a", f"expected shape [T, HV], got {list(a.shape)}")
     T, HV = a.shape
     check_shape(b, "b", [T, HV])
-    check_shape(A_log, "A_log", [HV])
-    check_shape(dt_bias, "dt_bias", [HV])
+    check_gating(A_log, a, b, dt_bias, HV, softplus_beta)
     up = precision.up
     g, beta = gates(up(A_log), up(a), up(b), up(dt_bias), softplus_beta, softplus_threshold)
     return (precision.result(g, torch.float32)[None],
@@ -110,14 +118,13 @@ def fused_sigmoid_gating_delta_rule_update(
     Row b's token uses its own a[b], b[b] and updates slot state_indices[b]; a pad row leaves the
     pool alone and outputs zeros. cu_seqlens, when given, must say one token per row.
     """
-    check_gqa(q, k, v)
     check(q.dim() == 4 and q.shape[0] == 1, "q", f"expected shape [1, B, HK, K], got {list(q.shape)}")
+    check_gqa(q, k, v)
     _, B, HK, K = q.shape
     HV, V = v.shape[-2:]
     check_shape(a, "a", [B, HV])
     check_shape(b, "b", [B, HV])
-    check_shape(A_log, "A_log", [HV])
-    check_shape(dt_bias, "dt_bias", [HV])
+    check_gating(A_log, a, b, dt_bias, HV, softplus_beta)
     check_pool(state, HV, K, V)
     if cu_seqlens is not None:
         bounds = sequence_bounds(cu_seqlens, B, "cu_seqlens")
@@ -148,12 +155,14 @@ def check_prefill_args(query, key, value, g, beta, initial_state, cu_seqlens, he
                        initial_state_indices, pad_slot_id):
     """Shape checks shared by both prefill forms; returns [(start, length, slot or None)]."""
     check(not head_first, "head_first", "only head_first=False ([1, T, H, D]) is in the contract")
-    check_gqa(query, key, value, "query", "key", "value")
     check(query.dim() == 4 and query.shape[0] == 1, "query",
           f"expected shape [1, T, HK, K], got {list(query.shape)}")
+    check_gqa(query, key, value, "query", "key", "value")
     _, T, HK, K = query.shape
     HV, V = value.shape[-2:]
-    check_float(g, "g"), check_float(beta, "beta")
+    check(g.dtype in (torch.float32, torch.float64), "g",     # float64: the reference's own
+          f"expected float32 log-space decays, got {g.dtype}")
+    check_float(beta, "beta")
     check_shape(g, "g", [1, T, HV])
     check_shape(beta, "beta", [1, T, HV])
     check_pool(initial_state, HV, K, V, "initial_state")

@@ -23,6 +23,13 @@ constexpr int64_t kVec = Vec::size();
 // TORCH_CHECK with the argument's name first: "conv_states: expected ...".
 #define CHECK_ARG(cond, arg, ...) TORCH_CHECK((cond), arg, ": ", __VA_ARGS__)
 
+// A tensor the op needs, declared optional in the schema only so that a missing one (None) gets an
+// error naming the argument instead of the dispatcher's "tensor does not have a device".
+inline const Tensor& required(const std::optional<Tensor>& t, const char* arg) {
+  CHECK_ARG(t.has_value(), arg, "is required, got None");
+  return *t;
+}
+
 inline void check_cpu(const Tensor& t, const char* arg) {
   CHECK_ARG(t.device().is_cpu(), arg, "expected a CPU tensor, got ", t.device());
 }

@@ -707,11 +707,12 @@ void spec_update_kernel(const T* x, int64_t xs_b, int64_t xs_t, T* out, int64_t 
   });
 }
 
-Tensor causal_conv1d_update(const Tensor& x, const Tensor& conv_states, const Tensor& weight,
-                            const std::optional<Tensor>& bias, bool silu_activation,
-                            const std::optional<Tensor>& num_accepted_tokens,
+Tensor causal_conv1d_update(const Tensor& x, const std::optional<Tensor>& conv_states_,
+                            const Tensor& weight, const std::optional<Tensor>& bias,
+                            bool silu_activation, const std::optional<Tensor>& num_accepted_tokens,
                             const std::optional<Tensor>& conv_state_indices, int64_t pad_slot_id,
                             bool is_weight_packed) {
+  const Tensor& conv_states = required(conv_states_, "conv_states");
   check_cpu(x, "x");
   check_activation_dtype(x, "x");
   CHECK_ARG(x.dim() == 2 || x.dim() == 3, "x", "expected [B, D] or [B, L, D], got shape ",

@@ -622,9 +622,12 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
 
 Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tensor& value,
                               const Tensor& g, const Tensor& beta, const Tensor& initial_state,
-                              bool output_final_state, const Tensor& cu_seqlens, bool head_first,
-                              bool use_qk_l2norm_in_kernel, const Tensor& initial_state_indices,
-                              double eps, const std::string& gemm_path) {
+                              bool output_final_state, const std::optional<Tensor>& cu_seqlens_,
+                              bool head_first, bool use_qk_l2norm_in_kernel,
+                              const std::optional<Tensor>& initial_state_indices_, double eps,
+                              const std::string& gemm_path) {
+  const Tensor& cu_seqlens = required(cu_seqlens_, "cu_seqlens");
+  const Tensor& initial_state_indices = required(initial_state_indices_, "initial_state_indices");
   (void)output_final_state;  // the pool is always updated in place, as in vLLM
   const GemmPath path = parse_gemm_path(gemm_path);
   CHECK_ARG(!head_first, "head_first", "only head_first=False ([1, T, H, D]) is in the contract");
@@ -653,6 +656,9 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
   // The mode multiplies the raw q and k in bf16, exact only when they are bf16 already.
   CHECK_ARG(path != GemmPath::kBrgemmBf16 || query.scalar_type() == at::kBFloat16, "query",
             "gemm_path \"brgemm_bf16\" is for bf16 activations, got ", query.scalar_type());
+  CHECK_ARG(path != GemmPath::kBrgemmBf16 || bf16_brgemm_available(), "gemm_path",
+            "\"brgemm_bf16\" needs oneDNN's bf16 brgemm (AMX or AVX512-BF16), which this CPU "
+            "or torch build does not offer");
 
   // Not zero-filled: every row is written below (a pass over the whole output cost ~2%).
   Tensor out = at::empty({1, T, HV, V}, query.options());

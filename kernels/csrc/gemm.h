@@ -65,6 +65,25 @@ inline void gemm_bf16(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t ld
   at::native::cpublas::brgemm(M, N, K, lda, ldb, ldc, accumulate, A, B, C, true);
 }
 
+// Whether this CPU and torch build run oneDNN's bf16 brgemm with VNNI-packed B (ATen refuses it
+// unless its ukernel is enabled and the CPU has AMX or AVX512-BF16). Probed once with a 1x2x2
+// product, on the calling thread, so that the op can raise an error naming gemm_path instead of
+// failing inside its parallel region.
+inline bool bf16_brgemm_available() {
+  static const bool available = [] {
+    try {
+      const bf16 a[2] = {bf16(1.0f), bf16(1.0f)}, b[4] = {bf16(1.0f), bf16(1.0f), bf16(1.0f), bf16(1.0f)};
+      float c[2] = {0.0f, 0.0f};
+      at::native::cpublas::brgemm(1, 2, 2, 2, 2, 2, false, a, b, c, true);
+      at::native::cpublas::brgemm_release(true);
+      return c[0] == 2.0f && c[1] == 2.0f;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
 inline void gemm_release(GemmPath path) {
   if (path == GemmPath::kBrgemm) at::native::cpublas::brgemm_release(false);
   if (path == GemmPath::kBrgemmBf16) at::native::cpublas::brgemm_release(true);

@@ -21,16 +21,18 @@ TORCH_LIBRARY(gdn_kernels, m) {
       "Tensor? query_start_loc, Tensor? cache_indices, Tensor? has_initial_state, "
       "bool silu_activation, int pad_slot_id, bool is_weight_packed) -> Tensor");
   m.def(
-      "causal_conv1d_update(Tensor x, Tensor(a!) conv_states, Tensor weight, Tensor? bias, "
+      "causal_conv1d_update(Tensor x, Tensor(a!)? conv_states, Tensor weight, Tensor? bias, "
       "bool silu_activation, Tensor? num_accepted_tokens, Tensor? conv_state_indices, "
       "int pad_slot_id, bool is_weight_packed) -> Tensor");
+  // Tensors the contract requires but the schema marks optional (conv_states in update;
+  // cu_seqlens and initial_state_indices in the prefill) raise an error naming them when None.
   // The final states are written in place into initial_state. vLLM's op also returns the pool
   // itself; an output aliasing a mutated input would break functionalization, so ours returns only
   // out. gemm_path picks the GEMM implementation ("brgemm", "blas", or "brgemm_bf16": bf16
   // operands, fp32 accumulation) for this call.
   m.def(
       "chunk_gated_delta_rule(Tensor query, Tensor key, Tensor value, Tensor g, Tensor beta, "
-      "Tensor(a!) initial_state, bool output_final_state, Tensor cu_seqlens, bool head_first, "
-      "bool use_qk_l2norm_in_kernel, Tensor initial_state_indices, float eps=1e-05, "
+      "Tensor(a!) initial_state, bool output_final_state, Tensor? cu_seqlens, bool head_first, "
+      "bool use_qk_l2norm_in_kernel, Tensor? initial_state_indices, float eps=1e-05, "
       "str gemm_path=\"brgemm\") -> Tensor");
 }

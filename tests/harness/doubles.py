@@ -10,14 +10,18 @@ import time
 import torch
 
 import reference as R
-from harness.backends import Backend
+from harness.backends import Backend, OpCall
 from harness.invariants import storage_elements
 from harness.registry import REGISTRY
+
+
+ALL_OPS = {op: OpCall(op) for op in REGISTRY}
 
 
 class FP32Reference(Backend):
     """The same-precision baseline itself, as a backend: every valid case must pass."""
     name = "fp32-reference"
+    OPS = ALL_OPS
 
     def results(self, op, kwargs):
         got = REGISTRY[op].run_reference(kwargs, R.FP32)
@@ -54,20 +58,27 @@ class DirtyGap(FP32Reference):
 
 class Accepting(Backend):
     """Accepts anything and returns nothing: fails every error input."""
+    OPS = ALL_OPS
     def call(self, op, kwargs, variant):
         return {}
 
 
 class Segfaulting(Backend):
+    OPS = ALL_OPS
+
     def call(self, op, kwargs, variant):
         ctypes.string_at(0)        # reads address 0: SIGSEGV
 
 
 class Aborting(Backend):
+    OPS = ALL_OPS
+
     def call(self, op, kwargs, variant):
         os.abort()
 
 
 class Hanging(Backend):
+    OPS = ALL_OPS
+
     def call(self, op, kwargs, variant):
         time.sleep(3600)

@@ -1,10 +1,12 @@
-"""fused_gdn_gating reference: closed forms of g and beta, softplus parameters, shapes, errors."""
+"""fused_gdn_gating reference: closed forms of g and beta, softplus parameters, working precision.
+(Error inputs: tests/reference/test_errors.py.)"""
 
 import math
 
 import pytest
 import torch
 
+import cases
 import reference as R
 
 f64 = dict(dtype=torch.float64)
@@ -42,30 +44,12 @@ def test_softplus_beta_and_threshold_are_honoured():
 
 
 def test_working_precision_dtypes_and_rounding():
-    gen = torch.Generator().manual_seed(0)
-    T, HV = 7, 5
-    a, b = (torch.randn(T, HV, generator=gen).bfloat16() for _ in range(2))
-    A_log, dt_bias = torch.randn(HV, generator=gen), torch.randn(HV, generator=gen).bfloat16()
-    g32, beta16 = R.fused_gdn_gating(A_log, a, b, dt_bias, precision=R.FP32)
-    g64, beta64 = R.fused_gdn_gating(A_log, a, b, dt_bias)
+    kw = cases.build("fused_gdn_gating", dict(T=7, HV=5, dtype="bf16"))
+    g32, beta16 = R.fused_gdn_gating(**kw, precision=R.FP32)
+    g64, beta64 = R.fused_gdn_gating(**kw)
     assert (g32.dtype, beta16.dtype, g64.dtype, beta64.dtype) == \
         (torch.float32, torch.bfloat16, torch.float64, torch.float64)
     # fp32 math then one rounding: g within a few fp32 ulps, beta within half a bf16 ulp (u = 2^-8).
     assert ((g32.double() - g64).abs() <= 4 * 2**-24 * g64.abs()).all()
     assert ((beta16.double() - beta64).abs() <= 2**-8 * beta64.abs()).all()
     assert not torch.equal(beta16.double(), beta64)
-
-
-@pytest.mark.parametrize("arg, bad, match", [
-    ("a", torch.zeros(2, 3, 1), r"^a: expected shape \[T, HV\]"),
-    ("b", torch.zeros(2, 4), r"^b: expected shape \[2, 3\]"),
-    ("A_log", torch.zeros(4), r"^A_log: expected shape \[3\]"),
-    ("dt_bias", torch.zeros(1, 3), r"^dt_bias: expected shape \[3\]"),
-    ("b", torch.zeros(2, 3, dtype=torch.int32), r"^b: expected a floating-point tensor"),
-])
-def test_errors_name_the_argument(arg, bad, match):
-    args = dict(A_log=torch.zeros(3), a=torch.zeros(2, 3), b=torch.zeros(2, 3),
-                dt_bias=torch.zeros(3))
-    args[arg] = bad
-    with pytest.raises(RuntimeError, match=match):
-        R.fused_gdn_gating(**args)

@@ -1,17 +1,30 @@
 """Decode reference: a step worked by hand, closed forms, an independent scalar-loop oracle,
-fused gating == separate gating, pad slots, strided pools, errors."""
+fused gating == separate gating, pad slots, strided pools. (Error inputs: test_errors.py.)"""
 
 import math
 
 import pytest
 import torch
 
+import cases
 import reference as R
-from cases.gdn import decode_inputs
-from cases.layouts import SENTINEL, ssm_pool
-from harness.invariants import covered, storage_elements
+from cases.layouts import SENTINEL
 
 f64 = dict(dtype=torch.float64)
+OP = "fused_sigmoid_gating_delta_rule_update"
+
+
+def decode(**case):
+    """The op's arguments for a case description (fp32 unless it says otherwise)."""
+    return cases.build(OP, {"dtype": "fp32", "state_dtype": "fp32", **case})
+
+
+def outside_the_view(t: torch.Tensor) -> torch.Tensor:
+    """The elements of t's storage that t does not cover (the gaps of a strided pool)."""
+    storage = torch.empty(0, dtype=t.dtype).set_(t.untyped_storage())
+    covered = torch.zeros(storage.numel(), dtype=torch.bool)
+    covered[torch.arange(storage.numel()).as_strided(t.shape, t.stride(), t.storage_offset())] = True
+    return storage[~covered]
 
 
 def one_row_inputs(S, q, k, v, *, A_log=0.0, a=0.0, b=0.0, slot=2, n_slots=3):
@@ -43,25 +56,28 @@ def test_one_step_by_hand_with_K_ne_V():
     assert pool[:2].abs().sum() == 0
 
 
+def one_head(seed):
+    """One row, one head (K = 4, V = 3) on slot 2 of 3, q and k taken as they are (no l2norm)."""
+    return decode(B=1, HK=1, G=1, K=4, V=3, slots=[2], n_slots=3, l2norm=False, seed=seed)
+
+
 def test_beta_zero_is_pure_decay():
-    gen = torch.Generator().manual_seed(1)
-    S = torch.randn(4, 3, generator=gen, **f64)
-    q, k, v = torch.randn(4, **f64).tolist(), torch.randn(4, **f64).tolist(), [9.0, 9.0, 9.0]
-    args = one_row_inputs(S, q, k, v, A_log=math.log(3.0), a=0.7, b=-math.inf)
+    args = one_head(seed=1)
+    args.update(a=torch.tensor([[0.75]]), dt_bias=torch.zeros(1), b=torch.tensor([[-math.inf]]))
     out, pool = R.fused_sigmoid_gating_delta_rule_update(**args)
-    decay = math.exp(-3.0 * math.log1p(math.exp(0.7)))
+    S, q = args["state"][2, 0].double(), args["q"][0, 0, 0].double()
+    decay = math.exp(-math.exp(args["A_log"].item()) * math.log1p(math.exp(0.75)))
     torch.testing.assert_close(pool[2, 0], decay * S, rtol=1e-14, atol=0)
-    torch.testing.assert_close(out[0, 0, 0], decay * S.T @ torch.tensor(q, **f64) / 2,
-                               rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(out[0, 0, 0], decay * S.T @ q / 2, rtol=1e-14, atol=1e-15)
 
 
 def test_no_decay_and_beta_zero_leaves_state_unchanged():
-    S = torch.randn(4, 3, generator=torch.Generator().manual_seed(2), **f64)
-    args = one_row_inputs(S, [1.0, 0, 0, 0], [0, 1.0, 0, 0], [5.0, 5.0, 5.0], A_log=-math.inf,
-                          b=-math.inf)
+    args = one_head(seed=2)
+    args.update(A_log=torch.tensor([-math.inf]), b=torch.tensor([[-math.inf]]))
     out, pool = R.fused_sigmoid_gating_delta_rule_update(**args)
+    S, q = args["state"][2, 0].double(), args["q"][0, 0, 0].double()
     assert torch.equal(pool[2, 0], S)
-    torch.testing.assert_close(out[0, 0, 0], S[0] / 2, rtol=1e-15, atol=0)
+    torch.testing.assert_close(out[0, 0, 0], S.T @ q / 2, rtol=1e-15, atol=1e-16)
 
 
 def scalar_loop_decode(A_log, dt_bias, q, k, v, a, b, state, state_indices, l2norm):
@@ -103,7 +119,8 @@ def scalar_loop_decode(A_log, dt_bias, q, k, v, a, b, state, state_indices, l2no
 @pytest.mark.parametrize("HK,HV,K,V", [(2, 4, 3, 5), (1, 3, 4, 2), (2, 2, 5, 5)],
                          ids=["G2-K3-V5", "G3-K4-V2", "G1-K5-V5"])
 def test_matches_scalar_loop_with_permuted_slots_and_pad(HK, HV, K, V, l2norm):
-    args = decode_inputs(4, HK, HV, K, V, slots=[4, -1, 1, 0], n_slots=6, l2norm=l2norm, seed=3)
+    args = decode(B=4, HK=HK, G=HV // HK, K=K, V=V, slots=[4, -1, 1, 0], n_slots=6, l2norm=l2norm,
+                  seed=3)
     out, pool = R.fused_sigmoid_gating_delta_rule_update(**args)
     want_out, want_pool = scalar_loop_decode(
         *(args[n] for n in ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices")),
@@ -122,7 +139,7 @@ def test_matches_scalar_loop_with_permuted_slots_and_pad(HK, HV, K, V, l2norm):
 
 
 def test_fused_gating_equals_gating_then_one_token_prefills():
-    args = decode_inputs(5, 2, 4, 16, 8, slots=[3, 0, -1, 6, 2], n_slots=7, seed=4)
+    args = decode(B=5, HK=2, G=2, K=16, V=8, slots=[3, 0, -1, 6, 2], n_slots=7, seed=4)
     out, pool = R.fused_sigmoid_gating_delta_rule_update(**args)
     g, beta = R.fused_gdn_gating(args["A_log"], args["a"], args["b"], args["dt_bias"])
     out2, pool2 = R.chunk_gated_delta_rule(
@@ -134,20 +151,21 @@ def test_fused_gating_equals_gating_then_one_token_prefills():
 
 
 def test_strided_pool_gives_the_same_result():
-    dense = decode_inputs(3, 2, 4, 8, 16, slots=[2, 0, 1], seed=5)
-    strided = dict(dense, state=ssm_pool(dense["state"], slot_gap=37))
+    dense = decode(B=3, HK=2, G=2, K=8, V=16, slots=[2, 0, 1], seed=5)
+    strided = decode(B=3, HK=2, G=2, K=8, V=16, slots=[2, 0, 1], seed=5, slot_gap=37)
+    assert torch.equal(strided["state"], dense["state"])
     assert strided["state"].stride(0) == 4 * 8 * 16 + 37
     assert strided["state"].untyped_storage().nbytes() > dense["state"].untyped_storage().nbytes()
     for want, got in zip(R.fused_sigmoid_gating_delta_rule_update(**dense),
                          R.fused_sigmoid_gating_delta_rule_update(**strided)):
         assert torch.equal(want, got)
     # the gaps are the caller's: the functional reference never writes its input pool
-    gaps = storage_elements(strided["state"])[~covered(strided["state"])]
+    gaps = outside_the_view(strided["state"])
     assert gaps.numel() > 3 * 37 and (gaps == SENTINEL).all()
 
 
 def test_working_precision_bf16_state():
-    args = decode_inputs(4, 2, 4, 32, 32, dtype=torch.bfloat16, state_dtype=torch.bfloat16, seed=6)
+    args = decode(B=4, HK=2, G=2, K=32, V=32, dtype="bf16", state_dtype="bf16", seed=6)
     out, pool = R.fused_sigmoid_gating_delta_rule_update(**args, precision=R.FP32)
     out64, pool64 = R.fused_sigmoid_gating_delta_rule_update(**args)
     assert out.dtype == pool.dtype == torch.bfloat16
@@ -155,24 +173,3 @@ def test_working_precision_bf16_state():
     for lo, hi in ((out, out64), (pool, pool64)):
         err = (lo.double() - hi).abs()
         assert (err <= 2**-8 * hi.abs() + 1e-6).all() and err.max() > 0
-
-
-@pytest.mark.parametrize("change, match", [
-    (dict(state_indices=torch.tensor([0, 3], dtype=torch.int32)), r"^state_indices: index 3 at row 1"),
-    (dict(state_indices=torch.tensor([-2, 0], dtype=torch.int32)), r"^state_indices: index -2"),
-    (dict(state_indices=torch.tensor([1, 1], dtype=torch.int32)), r"^state_indices: slot 1 is used by rows 0 and 1"),
-    (dict(state_indices=torch.tensor([0.0, 1.0])), r"^state_indices: expected an integer tensor"),
-    (dict(state=torch.zeros(3, 2, 8, 4)), r"^state: expected shape \[\*, 2, 4, 8\]"),
-    (dict(a=torch.zeros(2, 3)), r"^a: expected shape \[2, 2\]"),
-    (dict(q=torch.zeros(1, 2, 2, 4), k=torch.zeros(1, 2, 2, 4), v=torch.zeros(1, 2, 3, 8)),
-     r"^v: v heads \(3\) must be a multiple"),
-    (dict(k=torch.zeros(1, 2, 1, 5)), r"^k: expected the shape of q"),
-    (dict(q=torch.zeros(2, 1, 1, 4), k=torch.zeros(2, 1, 1, 4), v=torch.zeros(2, 1, 2, 8)),
-     r"^q: expected shape \[1, B, HK, K\]"),
-    (dict(cu_seqlens=torch.tensor([0, 2, 2], dtype=torch.int32)), r"^cu_seqlens: decode takes one token"),
-])
-def test_errors_name_the_argument(change, match):
-    args = decode_inputs(2, 1, 2, 4, 8, n_slots=3)
-    args.update(change)
-    with pytest.raises(RuntimeError, match=match):
-        R.fused_sigmoid_gating_delta_rule_update(**args)

@@ -1,0 +1,212 @@
+"""Quality of the case strategies, in the spirit of Hypothesis's own tests/quality: each hazard
+region the property suite relies on must actually be drawn by the op's strategy
+(harness.registry.REGISTRY[op].cases), and every drawn case must build and be accepted by the
+float64 reference.
+
+A region test asks `hypothesis.find` for a drawn case in the region, within a fixed number of
+derandomized draws (no database, generation only: the first hit is enough, so nothing is shrunk).
+NoSuchExample means the strategy does not reach the region (or reaches it too rarely to be relied
+on): that is a defect of the strategy, to be fixed in cases/, never by weakening the test here.
+Predicates look at the *completed* description (cases.complete: what the builder sees), and the
+optional-argument tests at the built keyword arguments (whether the op receives None or a tensor).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+import cases
+import reference as R
+from harness.registry import REGISTRY
+
+DECODE = "fused_sigmoid_gating_delta_rule_update"
+PREFILL = "chunk_gated_delta_rule"
+GATING = "fused_gdn_gating"
+PACK = "causal_conv1d_weight_pack"
+FWD = "causal_conv1d_fwd"
+UPDATE = "causal_conv1d_update"
+SHORT = {GATING: "gating", DECODE: "decode", PREFILL: "prefill", PACK: "pack", FWD: "fwd",
+         UPDATE: "update"}
+
+# Draws allowed per region. The rarest region below (prefill eps != 1e-5 under l2norm in regime
+# "small") is drawn in about 3% of cases and each chunk edge in about 5% (measured over 3000 random
+# draws), so a miss in this many draws has odds below 1e-12; a region rarer than that is not one the
+# property suite's runs (150 cases per op in CI) can be said to cover.
+MAX_EXAMPLES = 1000
+FIND = settings(max_examples=MAX_EXAMPLES, database=None, derandomize=True,
+                phases=[Phase.generate], deadline=None)
+
+
+def reach(op: str, region: str, predicate) -> dict:
+    """A drawn case of `op` whose completed description satisfies `predicate`; fails the test
+    naming the region when none is drawn. The case found must build."""
+    try:
+        case = find(REGISTRY[op].cases, lambda c: predicate(cases.complete(op, c)), settings=FIND)
+    except NoSuchExample:
+        pytest.fail(f"{op}: the strategy drew no case in region [{region}] in {MAX_EXAMPLES} "
+                    f"derandomized draws", pytrace=False)
+    cases.build(op, case)
+    return case
+
+
+def _param(op: str, *rest, tag: str):
+    return pytest.param(op, *rest, id=f"{SHORT[op]}-{tag}")
+
+
+def _pads(c: dict) -> bool:
+    return -1 in c["slots"]
+
+
+# --- chunk edges ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("length", [31, 32, 33, 63, 64, 65], ids=lambda n: f"length{n}")
+def test_prefill_reaches_chunk_edge(length):
+    reach(PREFILL, f"a sequence of length {length}", lambda c: length in c["lengths"])
+
+
+# --- pad rows ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("op, predicate", [
+    _param(DECODE, _pads, tag="state_indices"),
+    _param(PREFILL, _pads, tag="initial_state_indices"),
+    _param(FWD, lambda c: c["states"] and c["indices_given"] and _pads(c),
+           tag="cache_indices-with-states"),
+    _param(UPDATE, lambda c: c["indices_given"] and _pads(c), tag="conv_state_indices"),
+])
+def test_reaches_pad_rows(op, predicate):
+    reach(op, "a pad row (-1 among the slot indices)", predicate)
+
+
+# --- K != V and GQA groups ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("op", [DECODE, PREFILL], ids=SHORT.get)
+def test_reaches_k_not_v(op):
+    reach(op, "K != V", lambda c: c["K"] != c["V"])
+
+
+@pytest.mark.parametrize("op, group", [_param(op, g, tag=f"G{g}") for op in (DECODE, PREFILL)
+                                       for g in (1, 2, 3, 4)])
+def test_reaches_gqa_group(op, group):
+    reach(op, f"GQA group size G={group}", lambda c: c["G"] == group)
+
+
+# --- conv-state layouts ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("op, predicate", [
+    _param(FWD, lambda c: c["states"] and c["layout"] == "DS" and c["state_extra"] > 0,
+           tag="DS-extra-columns"),
+    _param(UPDATE, lambda c: c["layout"] == "DS" and c["state_extra"] > 0, tag="DS-extra-columns"),
+])
+def test_reaches_ds_layout_with_extra_columns(op, predicate):
+    reach(op, "a DS conv state with columns beyond W-1 (state_extra > 0)", predicate)
+
+
+# --- value regimes -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("op, regime", [_param(op, r, tag=r) for op in (FWD, UPDATE)
+                                        for r in ("tiny", "tiny_taps", "tiny_products")])
+def test_conv_reaches_underflow_regime(op, regime):
+    reach(op, f'regime "{regime}"', lambda c: c["regime"] == regime)
+
+
+@pytest.mark.parametrize("op", [DECODE, PREFILL], ids=SHORT.get)
+def test_gdn_reaches_small_regime_under_l2norm(op):
+    # "small": Σq², Σk² about eps, where eps changes the result; only under the in-kernel l2norm
+    reach(op, 'regime "small" with use_qk_l2norm_in_kernel',
+          lambda c: c["regime"] == "small" and c["l2norm"])
+
+
+@pytest.mark.parametrize("op", [GATING, DECODE, PREFILL, FWD, UPDATE], ids=SHORT.get)
+def test_reaches_large_regime(op):
+    reach(op, 'regime "large"', lambda c: c["regime"] == "large")
+
+
+def test_every_op_with_a_regime_axis_is_checked_for_large():
+    with_regime = {op for op, (defaults, _) in cases.BUILDERS.items() if "regime" in defaults}
+    assert with_regime == {GATING, DECODE, PREFILL, FWD, UPDATE}
+
+
+# --- prefill eps and decay ---------------------------------------------------------------------
+
+def test_prefill_reaches_eps_other_than_default():
+    reach(PREFILL, "l2norm with eps != 1e-5", lambda c: c["eps"] != 1e-5 and c["l2norm"])
+
+
+def test_prefill_reaches_eps_other_than_default_where_it_matters():
+    reach(PREFILL, 'l2norm with eps != 1e-5 in regime "small"',
+          lambda c: c["eps"] != 1e-5 and c["l2norm"] and c["regime"] == "small")
+
+
+def test_prefill_reaches_extreme_decay():
+    # at least 8 tokens, so that the -inf gate and the -1e7 gates fall on different tokens
+    reach(PREFILL, 'decay "extreme" over 8 or more tokens',
+          lambda c: c["decay"] == "extreme" and sum(c["lengths"]) >= 8)
+
+
+# --- optional arguments absent and present -----------------------------------------------------
+
+def _has_states(kw: dict) -> bool:
+    return kw["conv_states"] is not None
+
+
+OPTIONALS = [
+    # (op, argument, context the argument is meaningful in)
+    (FWD, "bias", None),
+    (FWD, "conv_states", None),
+    (FWD, "query_start_loc", None),
+    (FWD, "cache_indices", _has_states),
+    (FWD, "has_initial_state", _has_states),
+    (UPDATE, "bias", None),
+    (UPDATE, "conv_state_indices", None),
+    (UPDATE, "num_accepted_tokens", None),
+    (DECODE, "cu_seqlens", None),
+]
+
+
+@pytest.mark.parametrize("op, arg, context, present", [
+    _param(op, arg, context, present, tag=f"{arg}-{'present' if present else 'None'}"
+           + ("-with-conv_states" if context else ""))
+    for op, arg, context in OPTIONALS for present in (False, True)])
+def test_reaches_optional(op, arg, context, present):
+    def predicate(c):
+        kw = cases.build(op, c)
+        return (kw[arg] is not None) == present and (context is None or context(kw))
+    reach(op, f"{arg} {'given' if present else 'None'}", predicate)
+
+
+# --- packed weights, speculative update, shipped shape -----------------------------------------
+
+@pytest.mark.parametrize("op", [FWD, UPDATE], ids=SHORT.get)
+def test_reaches_packed_weights(op):
+    reach(op, "is_weight_packed", lambda c: c["packed"])
+
+
+def test_update_reaches_speculative_with_fewer_accepted_than_drafted():
+    reach(UPDATE, "L > 0 with num_accepted_tokens < L in some row",
+          lambda c: c["L"] > 0 and any(a < c["L"] for a in c["accepted"]))
+
+
+@pytest.mark.parametrize("op, D", [_param(op, D, tag=f"D{D}") for op in (FWD, UPDATE)
+                                   for D in (32, 64, 96, 2048)])
+def test_conv_reaches_shipped_shape(op, D):
+    reach(op, f"the shipped shape: bf16, W=4, D={D}",
+          lambda c: c["dtype"] == "bf16" and c["W"] == 4 and c["D"] == D)
+
+
+# --- every drawn case builds and the oracle accepts it -----------------------------------------
+# The float64 reference runs every draw in well under a second here (the slowest measured, a decode
+# with V = 256, about 0.15 s), so no draw is filtered by size.
+
+@pytest.mark.parametrize("op", list(REGISTRY), ids=SHORT.get)
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_every_drawn_case_builds_and_the_oracle_accepts_it(op, data):
+    spec = REGISTRY[op]
+    case = data.draw(spec.cases, label="case")
+    kwargs = cases.build(op, case)
+    results = spec.run_reference(kwargs, R.ORACLE)
+    assert set(results) == set(spec.results)

@@ -1,0 +1,56 @@
+"""What only our kernels have, beyond the contract: the chunked prefill's gemm_path argument, and
+a property of our conv prefill that the references state by construction (a prefill split over two
+calls continues from the carried state bit for bit)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cases
+
+PREFILL = "chunk_gated_delta_rule"
+
+
+def _prefill(**axes):
+    return cases.build(PREFILL, axes)
+
+
+def test_unknown_gemm_path(ops):
+    with pytest.raises(RuntimeError, match=r"^gemm_path: expected \"brgemm\", \"blas\" or \"brgemm_bf16\""):
+        ops.chunk_gated_delta_rule(**_prefill(), gemm_path="mkl")
+
+
+def test_bf16_gemm_path_runs_or_says_why(ops):
+    """Where oneDNN's bf16 brgemm is missing (no AMX, no AVX512-BF16), the path raises naming
+    gemm_path, and the harness reports its cases as unsupported with that reason."""
+    try:
+        ops.chunk_gated_delta_rule(**_prefill(), gemm_path="brgemm_bf16")
+    except RuntimeError as e:
+        assert str(e).startswith("gemm_path: \"brgemm_bf16\" needs oneDNN's bf16 brgemm"), e
+
+
+def test_bf16_gemm_path_needs_an_even_head_dim(ops):
+    with pytest.raises(RuntimeError, match=r"^query: gemm_path \"brgemm_bf16\" needs an even head dim"):
+        ops.chunk_gated_delta_rule(**_prefill(K=7), gemm_path="brgemm_bf16")
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "fp32"])
+def test_bf16_gemm_path_needs_bf16_activations(ops, dtype):
+    with pytest.raises(RuntimeError, match=r"^query: gemm_path \"brgemm_bf16\" is for bf16 activations"):
+        ops.chunk_gated_delta_rule(**_prefill(dtype=dtype), gemm_path="brgemm_bf16")
+
+
+def test_conv_prefill_split_over_two_calls(ops):
+    """One 1000-token sequence, then the same tokens as 333 + 667 over two calls sharing the pool:
+    the outputs concatenate to the whole call's, bit for bit."""
+    kw = cases.build("causal_conv1d_fwd", dict(D=64, dtype="fp32", lengths=[1000], slots=[0],
+                                               has_initial_state=[True], silu=True))
+    pool = kw["conv_states"]
+    whole = ops.causal_conv1d_fwd(**dict(kw, conv_states=pool.clone()))
+    parts = []
+    for lo, hi in ((0, 333), (333, 1000)):
+        parts.append(ops.causal_conv1d_fwd(**dict(kw, x=kw["x"][:, lo:hi],
+                                                  query_start_loc=torch.tensor([0, hi - lo],
+                                                                               dtype=torch.int32))))
+    assert torch.equal(torch.cat(parts, 1), whole)

@@ -17,6 +17,7 @@ import torch
 from hypothesis import strategies as st
 
 from cases import axes
+from cases.views import views
 from cases.layouts import CONV_LAYOUTS, conv_pool
 
 
@@ -29,11 +30,27 @@ SHIPPED_CHANNELS = [32, 64, 96, 2048]
 REGIMES = (*axes.REGIMES_WITH_TINY, "tiny_taps", "tiny_products")
 regimes = st.sampled_from(REGIMES)
 
+FWD_INPUTS = ("x", "weight", "bias", "conv_states", "query_start_loc", "cache_indices",
+              "has_initial_state")
+UPDATE_INPUTS = ("x", "conv_states", "weight", "bias", "num_accepted_tokens", "conv_state_indices")
+PACK_INPUTS = ("weight",)
+# Read-only inputs whose rows may all hold the same values (a stride-0 broadcast keeps a case valid).
+FWD_BROADCAST = ("x", "weight", "bias", "has_initial_state")
+UPDATE_BROADCAST = ("x", "weight", "bias", "num_accepted_tokens")
+# The pad id of the slot indices: the descriptions write pads as -1; the builder puts this value
+# in the index tensors and passes it as pad_slot_id (a kernel that compares with a literal -1 fails).
+PAD_IDS = [-1, -1, -1, -3, 1000]
+
 _CONV = dict(D=32, W=4, dtype="bf16", bias=True, silu=False, packed=False, regime="unit", seed=0,
              views={})
-_POOL = dict(layout="SD", state_extra=0, slot_gap=0, indices_given=True)
+_POOL = dict(layout="SD", state_extra=0, slot_gap=0, indices_given=True, pad_slot_id=-1)
 _N_SLOTS = dict(n_slots=lambda c: max([s + 1 for s in c["slots"]] + [1]))
 PACK_DEFAULTS = dict(D=32, W=4, dtype="bf16", seed=0, views={})
+def _slots(c) -> "torch.Tensor":
+    """The case's slot indices, pads written as its pad_slot_id."""
+    return axes.slots_tensor([c["pad_slot_id"] if s == -1 else s for s in c["slots"]])
+
+
 FWD_DEFAULTS = dict(**_CONV, varlen=True, lengths=[5], token_major=True, states=True, **_POOL,
                     slots=lambda c: list(range(len(c["lengths"]))), **_N_SLOTS,
                     has_initial_state=None)
@@ -67,13 +84,16 @@ def _pool_axes(draw, rows):
     return dict(layout=draw(st.sampled_from(CONV_LAYOUTS), label="layout"),
                 state_extra=draw(st.sampled_from([0, 0, 1, 3]), label="state_extra"),
                 slot_gap=draw(axes.slot_gaps, label="slot_gap"), indices_given=given,
-                slots=slots, n_slots=max(n_slots, 1))
+                slots=slots, n_slots=max(n_slots, 1),
+                pad_slot_id=draw(st.sampled_from(PAD_IDS), label="pad_slot_id"))
 
 
 @st.composite
 def pack_cases(draw):
     return dict(D=draw(st.sampled_from([32, 64, 96, 256, 1024]), label="D"), W=PACKED_WIDTH,
-                dtype=draw(axes.dtypes, label="dtype"), seed=draw(axes.seeds, label="seed"))
+                dtype=draw(axes.dtypes, label="dtype"),
+                views=draw(views(PACK_INPUTS, PACK_INPUTS), label="views"),
+                seed=draw(axes.seeds, label="seed"))
 
 
 @st.composite
@@ -97,6 +117,7 @@ def fwd_cases(draw):
             st.none(), st.lists(st.booleans(), min_size=len(lengths), max_size=len(lengths))),
             label="has_initial_state")
     c["regime"] = draw(regimes, label="regime")
+    c["views"] = draw(views(FWD_INPUTS, FWD_BROADCAST), label="views")
     c["seed"] = draw(axes.seeds, label="seed")
     return c
 
@@ -115,6 +136,7 @@ def update_cases(draw):
         c["accepted"] = draw(st.lists(st.integers(1, hi), min_size=B, max_size=B), label="accepted")
     c["x_row_pad"] = draw(st.sampled_from([0, 0, 16]), label="x_row_pad")
     c["regime"] = draw(regimes, label="regime")
+    c["views"] = draw(views(UPDATE_INPUTS, UPDATE_BROADCAST), label="views")
     c["seed"] = draw(axes.seeds, label="seed")
     return c
 
@@ -188,12 +210,12 @@ def build_fwd(c):
         if not c["token_major"]:
             x = x.contiguous()
     args = dict(x=x, weight=w, bias=b, conv_states=None, query_start_loc=qsl, cache_indices=None,
-                has_initial_state=None, silu_activation=c["silu"], pad_slot_id=-1,
+                has_initial_state=None, silu_activation=c["silu"], pad_slot_id=c["pad_slot_id"],
                 is_weight_packed=c["packed"])
     if c["states"]:
         args["conv_states"] = _conv_pool(gen, c, act)
         if c["indices_given"]:
-            args["cache_indices"] = axes.slots_tensor(c["slots"])
+            args["cache_indices"] = _slots(c)
         if c["has_initial_state"] is not None:
             args["has_initial_state"] = torch.tensor(c["has_initial_state"], dtype=torch.bool)
     return args
@@ -212,5 +234,5 @@ def build_update(c):
                 silu_activation=c["silu"],
                 num_accepted_tokens=(torch.tensor(c["accepted"], dtype=torch.int32)
                                      if c["L"] else None),
-                conv_state_indices=axes.slots_tensor(c["slots"]) if c["indices_given"] else None,
-                pad_slot_id=-1, is_weight_packed=c["packed"])
+                conv_state_indices=_slots(c) if c["indices_given"] else None,
+                pad_slot_id=c["pad_slot_id"], is_weight_packed=c["packed"])

@@ -17,6 +17,7 @@ import torch
 from hypothesis import strategies as st
 
 from cases import axes
+from cases.views import views
 from cases.layouts import ssm_pool
 
 DECAYS = ("normal", "zero", "strong", "extreme")
@@ -45,6 +46,14 @@ GQA_GROUPS = [1, 2, 3, 4]
 CHUNK_EDGES = [0, 1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129]
 QK_STRIDES = ("dense", "distinct")  # distinct: q, k and v each with strides of their own
 SOFTPLUS = [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0)]    # (softplus_beta, softplus_threshold)
+GATING_INPUTS = ("A_log", "a", "b", "dt_bias")
+DECODE_INPUTS = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices", "cu_seqlens")
+PREFILL_INPUTS = ("query", "key", "value", "g", "beta", "initial_state", "cu_seqlens",
+                  "initial_state_indices")
+# Read-only inputs whose rows may all hold the same values (a stride-0 broadcast keeps a case valid).
+GATING_BROADCAST = GATING_INPUTS
+DECODE_BROADCAST = ("A_log", "dt_bias", "q", "k", "v", "a", "b")
+PREFILL_BROADCAST = ("query", "key", "value", "g", "beta")
 EPS = [1e-5, 1e-5, 1e-3]            # the prefill's l2norm eps (decode's is fixed at 1e-5)
 # "small": q and k with Σx² about the l2norm's eps, where the eps term changes the result (a kernel
 # using another eps, or ignoring the argument, drifts there and nowhere else).
@@ -70,6 +79,7 @@ def gating_cases(draw):
                 HV=draw(st.sampled_from([1, 4, 16, 17, 32, 48]), label="HV"),
                 dtype=draw(axes.dtypes, label="dtype"), softplus_beta=beta_s,
                 softplus_threshold=thr, regime=draw(axes.regimes, label="regime"),
+                views=draw(views(GATING_INPUTS, GATING_BROADCAST), label="views"),
                 seed=draw(axes.seeds, label="seed"))
 
 
@@ -95,6 +105,7 @@ def decode_cases(draw):
                 softplus_beta=beta_s, softplus_threshold=thr,
                 qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
                 regime=draw(st.sampled_from(REGIMES), label="regime"),
+                views=draw(views(DECODE_INPUTS, DECODE_BROADCAST), label="views"),
                 seed=draw(axes.seeds, label="seed"))
 
 
@@ -108,8 +119,12 @@ def prefill_cases(draw):
                 l2norm=draw(st.booleans(), label="l2norm"),
                 decay=draw(st.sampled_from(DECAYS), label="decay"),
                 eps=draw(st.sampled_from(EPS), label="eps"),
+                # SPEC §3: without it the pool is left unchanged
+                output_final_state=draw(st.sampled_from([True, True, True, False]),
+                                        label="output_final_state"),
                 qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
                 regime=draw(st.sampled_from(REGIMES), label="regime"),
+                views=draw(views(PREFILL_INPUTS, PREFILL_BROADCAST), label="views"),
                 seed=draw(axes.seeds, label="seed"))
 
 

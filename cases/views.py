@@ -15,6 +15,7 @@ that steps outside the view reads garbage, and the invariants see a write there.
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 
 VIEWS = ("padded", "offset", "strided", "broadcast")
 OFFSET = 17
@@ -37,14 +38,14 @@ def relaid(t: torch.Tensor, how: str) -> torch.Tensor:
     """t's values in a view of the layout `how` (see the module's docstring)."""
     if how == "padded":
         wide = [n + 1 for n in t.shape]
-        buf = _buffer(max(1, int(torch.tensor(wide).prod())), t.dtype).view(wide)
+        buf = _buffer(int(torch.tensor(wide).prod()), t.dtype).view(wide)
         view = buf[tuple(slice(0, n) for n in t.shape)]
     elif how == "offset":
         view = _buffer(t.numel() + OFFSET, t.dtype)[OFFSET:].view(t.shape)
     elif how == "strided":
         if t.dim() == 0:
             return t.clone()
-        buf = _buffer(max(1, 2 * t.numel()), t.dtype).view(*t.shape[:-1], 2 * t.shape[-1])
+        buf = _buffer(2 * t.numel(), t.dtype).view(*t.shape[:-1], 2 * t.shape[-1])
         view = buf[..., ::2]
     elif how == "broadcast":
         dims = [d for d, n in enumerate(t.shape) if n > 1]
@@ -58,11 +59,29 @@ def relaid(t: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def relayout(kwargs: dict, views: dict[str, str]) -> dict:
-    """kwargs with each argument named in `views` re-laid; an unknown or non-tensor name is a
-    ValueError naming it."""
+    """kwargs with each argument named in `views` re-laid; an absent optional (None) stays absent;
+    an unknown or non-tensor name is a ValueError naming it."""
     for name, how in views.items():
+        if name in kwargs and kwargs[name] is None:
+            continue
         if not isinstance(kwargs.get(name), torch.Tensor):
             raise ValueError(f"views: {name!r} is not a tensor argument of this case "
                              f"(tensors: {sorted(n for n, v in kwargs.items() if isinstance(v, torch.Tensor))})")
         kwargs[name] = relaid(kwargs[name], how)
     return kwargs
+
+
+def views(inputs: tuple[str, ...], broadcastable: tuple[str, ...]) -> st.SearchStrategy:
+    """Draws a `views` axis: each tensor input independently kept as built (about two times in
+    three) or re-laid one of the VIEWS ways; "broadcast" only for `broadcastable` inputs (read-only,
+    and any value valid in every row). Shrinks towards no views."""
+    @st.composite
+    def draw_views(draw):
+        out = {}
+        for name in inputs:
+            kinds = [k for k in VIEWS if k != "broadcast" or name in broadcastable]
+            how = draw(st.sampled_from([None] * 8 + kinds), label=f"view {name}")
+            if how is not None:
+                out[name] = how
+        return out
+    return draw_views()

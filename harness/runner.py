@@ -12,8 +12,10 @@ import json
 import re
 import time
 
+import torch
+
 import reference as R
-from harness import backends, metrics, policy
+from harness import backends, metrics, policy, repeat
 from harness.invariants import Snapshot
 from harness.registry import REGISTRY, ErrorInput, OpSpec
 
@@ -38,20 +40,26 @@ def case_id(spec: OpSpec, case: dict) -> str:
     return f"{readable}-{hashlib.sha1(case_json(case).encode()).hexdigest()[:8]}"
 
 
-def repro(op: str, backend: str, variant: str, case: dict | str, kind: str = "case") -> str:
-    """The one-line command that replays a row in-process (case: its JSON; error: its name)."""
+def repro(op: str, backend: str, variant: str, case: dict | str, kind: str = "case",
+          threads: int | None = None) -> str:
+    """The one-line command that replays a row in-process (case: its JSON; error: its name), at
+    the row's thread count."""
     path = f" --gemm-path {variant}" if variant else ""
-    what = f"--case '{case_json(case)}'" if kind == "case" else f"--error '{case}'"
-    return f"python -m harness repro {op} --backend {backend}{path} {what}"
+    what = f"--case '{case_json(case)}'" if kind != "error" else f"--error '{case}'"
+    kind_opt = f" --kind {kind}" if kind not in ("case", "error") else ""
+    threads_opt = f" --threads {threads}" if threads else ""
+    return f"python -m harness repro {op} --backend {backend}{path}{threads_opt}{kind_opt} {what}"
 
 
 def make_row(spec: OpSpec, backend: str, variant: str, case: dict, kind: str, **fields) -> dict:
-    """A row's identifying columns, then `fields`. kind: "case" (a drawn or pinned case) or
-    "error" (an error input, identified by its name)."""
-    ident = case_id(spec, case) if kind == "case" else fields.pop("error_name")
+    """A row's identifying columns, then `fields`. kind: "case" (a drawn or pinned case), "schema"
+    (torch.library.opcheck on a case) or "error" (an error input, identified by its name)."""
+    ident = fields.pop("error_name") if kind == "error" else case_id(spec, case)
+    fields.setdefault("threads", torch.get_num_threads())
     return dict(op=spec.name, backend=backend, gemm_path=variant, kind=kind, case_id=ident,
                 **fields, case=case_json(case), seed=case.get("seed"),
-                repro=repro(spec.name, backend, variant, case if kind == "case" else ident, kind))
+                repro=repro(spec.name, backend, variant, ident if kind == "error" else case, kind,
+                            fields["threads"]))
 
 
 def _first_line(e: BaseException) -> str:
@@ -73,6 +81,7 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
         return row(status="error", reason=f"the reference rejected the case: {_first_line(e)}")
     writable = spec.writable(full, kwargs)
     accumulation = spec.accumulation(full, kwargs) if spec.accumulation else {}
+    copies = [repeat.replica(kwargs) for _ in range(3)]     # pristine inputs for the repeats
     snap = Snapshot(kwargs)
     start = time.perf_counter()
     try:
@@ -83,6 +92,7 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
 
     fields: dict = {}
     problems = snap.violations(writable)
+    problems += _repeats(spec, backend, variant, full, kwargs, returned, copies)
     for name in spec.results:
         if oracle[name] is None:
             continue
@@ -111,6 +121,94 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
     scores = [v for k, v in fields.items() if k.endswith("_score")]
     return row(status="fail" if problems else "pass", reason="; ".join(problems),
                score=max(scores, default=0.0), **fields, elapsed_s=elapsed)
+
+
+def _registered(qualname: str) -> dict[str, bool]:
+    """Which optional registrations a torch.library op has: a fake (meta) implementation, an
+    autograd kernel."""
+    from torch._library import simple_registry
+    has = lambda key: torch._C._dispatch_has_kernel_for_dispatch_key(qualname, key)  # noqa: E731
+    entry = simple_registry.singleton.find(qualname)
+    return dict(fake=entry.fake_impl.kernel is not None or has("Meta"),
+                autograd=has("Autograd") or has("AutogradCPU") or has("CompositeImplicitAutograd"))
+
+
+def run_schema(op: str, backend: backends.Backend, variant: str, case: dict) -> dict:
+    """torch.library.opcheck of the backend's op on one case: test_schema always (declared
+    mutation and aliasing: a write the schema does not mark fails), test_faketensor and
+    test_aot_dispatch_dynamic where the op has a fake implementation, test_autograd_registration
+    where it has an autograd kernel. A row of kind "schema"."""
+    spec = REGISTRY[op]
+    row = lambda **f: make_row(spec, backend.name, variant, case, "schema", **f)  # noqa: E731
+    full = spec.complete(case)
+    why = backend.unsupported(op, full, variant)
+    if why:
+        return row(status="unsupported", reason=why)
+    try:
+        fn, kw = backend.resolve(op, spec.build(full), variant)
+        overload = fn.default
+    except (NotImplementedError, AttributeError):
+        return row(status="unsupported", reason=f"{backend.name} has no torch.library op for {op}")
+    qualname = overload._schema.name
+    has = _registered(qualname)
+    utils = ["test_schema"]
+    utils += ["test_faketensor", "test_aot_dispatch_dynamic"] if has["fake"] else []
+    utils += ["test_autograd_registration"] if has["autograd"] else []
+    not_run = [u for u, reg in (("test_faketensor", "fake"), ("test_autograd_registration", "autograd"))
+               if not has[reg]]
+    try:
+        results = torch.library.opcheck(overload, (), kw, test_utils=utils, raise_exception=False)
+    except Exception as e:     # opcheck itself could not run the op
+        return row(status="error", reason=f"opcheck raised: {_first_line(e)}", schema_checks=",".join(utils))
+    failed = [f"{u}: {str(r).strip().splitlines()[0] if str(r).strip() else r}"
+              for u, r in results.items() if r != "SUCCESS"]
+    return row(status="fail" if failed else "pass", reason="; ".join(failed),
+               schema_checks=",".join(utils),
+               schema_not_registered=",".join(f"{u} (no {'fake implementation' if 'fake' in u else 'autograd kernel'})"
+                                              for u in not_run))
+
+
+def _repeats(spec: OpSpec, backend: backends.Backend, variant: str, case: dict, kwargs: dict,
+             returned: dict, copies: list[dict]) -> list[str]:
+    """Reproducibility (same thread count, then 1 thread) and batch invariance (one row alone):
+    harness/repeat.py. Sentences for what differs."""
+    pools = tuple(n for n in spec.results if n in kwargs)
+    first = repeat.outcome(returned, kwargs, pools)
+    threads = torch.get_num_threads()
+    found = []
+
+    def again(kw, what, threads_now=threads):
+        try:
+            got = repeat.at_threads(threads_now, lambda: backend.call(spec.name, kw, variant))
+        except Exception as e:
+            found.append(f"raised when {what}: {_first_line(e)}")
+            return None
+        return repeat.outcome(got, kw, pools)
+
+    same = again(copies[0], "repeated")
+    if same is not None:
+        found += repeat.compare(first, same, "not reproducible when repeated")
+    if threads != 1:
+        one = again(copies[1], "repeated at 1 thread", 1)
+        if one is not None:
+            found += repeat.compare(first, one, f"not reproducible across thread counts "
+                                                f"({threads} and 1)")
+    rows = spec.rows(case)
+    if spec.alone is not None and rows >= 2:
+        r = case.get("seed", 0) % rows
+        kw_alone, picks = spec.alone(case, copies[2], r)
+        try:
+            got = backend.call(spec.name, kw_alone, variant)
+        except Exception as e:
+            return found + [f"raised on row {r} alone: {_first_line(e)}"]
+        for name, in_batch, in_alone in picks:
+            a = (kwargs[name] if name in kwargs else returned[name])[in_batch]
+            b = (kw_alone[name] if name in kw_alone else got[name])[in_alone]
+            n = repeat.differing(a, b)
+            if n:
+                found.append(f"{name}: not batch invariant: row {r} alone differs in {n}/"
+                             f"{a.numel()} elements' bits")
+    return found
 
 
 def names(message: str, arg: str) -> bool:

@@ -10,11 +10,13 @@ from harness.registry import REGISTRY
 
 
 class Session:
-    def __init__(self, isolate: bool = True, rows: list | None = None, survey: bool = False):
+    def __init__(self, isolate: bool = True, rows: list | None = None, survey: bool = False,
+                 threads: int | None = None):
         self.isolated = Isolated() if isolate else None
         self._backends: dict = {}
         self.rows: list[dict] = [] if rows is None else rows
         self.survey = survey    # record failures without failing the test
+        self.threads = threads  # torch's thread count in the worker (None: its default)
 
     def _run(self, request: tuple, case: dict, kind: str, ident: str | None = None) -> dict:
         row = self.isolated.run(request) if self.isolated else execute(request, self._backends)
@@ -24,7 +26,7 @@ class Session:
             self.isolated.close()
             row = self.isolated.run(request)
         if row.get("status") == "crash" or "op" not in row:   # the child died: identify the case here
-            _, op, backend, variant, _ = request
+            _, op, backend, variant, _, _ = request
             extra = {"error_name": ident} if kind == "error" else {}
             row = runner.make_row(REGISTRY[op], backend, variant, case, kind, **extra,
                                   status=row["status"], reason=row["reason"])
@@ -38,11 +40,16 @@ class Session:
         return row
 
     def case(self, op: str, backend: str, variant: str, case: dict) -> dict:
-        return self._run(("case", op, backend, variant, case), case, "case")
+        return self._run(("case", op, backend, variant, case, self.threads), case, "case")
+
+    def schema(self, op: str, backend: str, variant: str, case: dict) -> dict:
+        """torch.library.opcheck of the backend's op on this case: a row of kind "schema"."""
+        return self._run(("schema", op, backend, variant, case, self.threads), case, "schema")
 
     def error_input(self, op: str, backend: str, variant: str, index: int) -> dict:
         err = REGISTRY[op].errors[index]
-        return self._run(("error", op, backend, variant, index), err.case, "error", err.name)
+        return self._run(("error", op, backend, variant, index, self.threads), err.case, "error",
+                         err.name)
 
     def close(self) -> None:
         if self.isolated:

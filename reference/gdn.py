@@ -192,8 +192,8 @@ def chunk_gated_delta_rule(query, key, value, g, beta, initial_state, output_fin
     """Prefill, as the token-by-token recurrence. Returns (out [1, T, HV, V], new pool).
 
     Sequence i starts from slot initial_state_indices[i] and applies one delta-rule step per
-    token; its final state replaces the slot. The pool is always updated (output_final_state is
-    accepted for the schema, as in vLLM). A pad sequence reads and writes no state, outputs zeros.
+    token; its final state replaces the slot when output_final_state is true (SPEC §3: when false
+    the pool is left unchanged). A pad sequence reads and writes no state, outputs zeros.
 
     Vectorised over sequences and heads; the loop runs over time only, so a sequence that has
     ended simply drops out of the active set.
@@ -221,6 +221,7 @@ def chunk_gated_delta_rule(query, key, value, g, beta, initial_state, output_fin
                 tok = starts[active] + t
                 S[active], out[tok] = delta_rule_step(S[active], q[tok], k[tok], v[tok], g_[tok],
                                                       beta_[tok], 1.0)
-        new_state[slots] = S
+        if output_final_state:
+            new_state[slots] = S
     return (precision.result(out[None], query.dtype),
             precision.result(new_state, initial_state.dtype))

@@ -97,6 +97,7 @@ def chunk_gated_delta_rule_chunked(query, key, value, g, beta, initial_state,
             t = slice(c, min(c + chunk_size, start + n))
             S, out[:, t] = chunk_step(S, q[:, t], k[:, t], v[:, t], g_[:, t], beta_[:, t],
                                       operands)
-        new_state[slot] = S
+        if output_final_state:
+            new_state[slot] = S
     return (precision.result(out.transpose(0, 1)[None], query.dtype),
             precision.result(new_state, initial_state.dtype))

@@ -556,15 +556,18 @@ template <typename T, typename S>
 void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, int64_t ks,
                  int64_t vs, const float* g, int64_t gs, const T* betap, int64_t bs,
                  std::array<int64_t, 3> head_strides, int64_t heads, int64_t len, S* state, int64_t K, int64_t V, bool l2norm, float eps,
-                 T* out, int64_t os, const Group<T, S>& after, ChunkScratch& w) {
+                 T* out, int64_t os, const Group<T, S>& after, ChunkScratch& w, bool write_back) {
   const float scale = 1.f / std::sqrt(static_cast<float>(K));
   const bool bf16_path = path == GemmPath::kBrgemmBf16;
-  // An fp32 pool is updated in place; other dtypes work on an fp32 copy.
-  auto state_of = [&](int64_t h) {
-    if constexpr (std::is_same_v<S, float>) return state + h * K * V;
-    else return w.S.data() + h * K * V;
+  // An fp32 pool that gets the final state is updated in place; otherwise the group works on an
+  // fp32 copy, stored back only when the final state is written (output_final_state).
+  const bool copy = !std::is_same_v<S, float> || !write_back;
+  auto state_of = [&](int64_t h) -> float* {
+    if constexpr (std::is_same_v<S, float>)
+      if (!copy) return state + h * K * V;
+    return w.S.data() + h * K * V;
   };
-  if constexpr (!std::is_same_v<S, float>)
+  if (copy)
     for (int64_t i = 0; i < heads * K * V; i += kVec) {
       const int64_t r = std::min(kVec, heads * K * V - i);
       load_f(state + i, r).store(w.S.data() + i, r);
@@ -613,7 +616,7 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
                     out + c0 * os + h * V, os, next, w);
     }
   }
-  if constexpr (!std::is_same_v<S, float>)
+  if (copy && write_back)
     for (int64_t i = 0; i < heads * K * V; i += kVec) {
       const int64_t r = std::min(kVec, heads * K * V - i);
       store_f(state + i, Vec::loadu(w.S.data() + i, r), r);
@@ -628,7 +631,6 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
                               const std::string& gemm_path) {
   const Tensor& cu_seqlens = required(cu_seqlens_, "cu_seqlens");
   const Tensor& initial_state_indices = required(initial_state_indices_, "initial_state_indices");
-  (void)output_final_state;  // the pool is always updated in place, as in vLLM
   const GemmPath path = parse_gemm_path(gemm_path);
   CHECK_ARG(!head_first, "head_first", "only head_first=False ([1, T, H, D]) is in the contract");
   check_cpu(query, "query");
@@ -700,7 +702,8 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
       at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
         int64_t pos = next_pos.fetch_add(1);
         if (pos >= n_items) return;
-        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float>, path == GemmPath::kBrgemmBf16);
+        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float> || !output_final_state,
+                             path == GemmPath::kBrgemmBf16);
         for (int64_t pos1; pos < n_items; pos = pos1) {
           pos1 = next_pos.fetch_add(1);
           const int64_t item = order[pos], i = item / HK, h = item % HK * G;
@@ -715,7 +718,8 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
                              value.stride(1), cur.g, g.stride(1), cur.beta, beta.stride(1),
                              {value.stride(2), g.stride(2), beta.stride(2)}, G, cur.len,
                              cur.state, K, V, use_qk_l2norm_in_kernel,
-                             static_cast<float>(eps), cur.out, HV * V, after, scratch);
+                             static_cast<float>(eps), cur.out, HV * V, after, scratch,
+                             output_final_state);
         }
         gemm_release(path);
       });

@@ -82,3 +82,73 @@ class Hanging(Backend):
 
     def call(self, op, kwargs, variant):
         time.sleep(3600)
+
+
+class Nondeterministic(FP32Reference):
+    """Correct to within any tolerance, but the last bit of one output element changes with every
+    call: not reproducible when repeated."""
+    calls = 0
+
+    def call(self, op, kwargs, variant):
+        got = self.results(op, kwargs)
+        Nondeterministic.calls += 1
+        t = next(iter(got.values()))
+        if Nondeterministic.calls % 2 and t.numel():
+            t.view(-1)[:1] = torch.nextafter(t.view(-1)[:1], torch.full_like(t.view(-1)[:1], 1e30))
+        return got
+
+
+class ThreadDependent(FP32Reference):
+    """The last bit of one output element follows torch's thread count (a reduction split per
+    thread): reproducible at a fixed count, not across counts."""
+    def call(self, op, kwargs, variant):
+        got = self.results(op, kwargs)
+        t = next(iter(got.values()))
+        if torch.get_num_threads() == 1 and t.numel():
+            t.view(-1)[:1] = torch.nextafter(t.view(-1)[:1], torch.full_like(t.view(-1)[:1], 1e30))
+        return got
+
+
+class BatchDependent(FP32Reference):
+    """The last bit of the first output element follows the batch: a row alone differs."""
+    def call(self, op, kwargs, variant):
+        got = self.results(op, kwargs)
+        t = next(iter(got.values()))
+        if t.shape and t.numel() and t.shape[0] == 1 and t.dim() > 1 and t.shape[1] == 1:
+            t.view(-1)[:1] = torch.nextafter(t.view(-1)[:1], torch.full_like(t.view(-1)[:1], 1e30))
+        return got
+
+
+# An op whose schema hides its write: it updates `state` in place but declares it as a plain input
+# (SPEC hazard 13). opcheck's test_schema must fail it.
+_LIB = torch.library.Library("harness_doubles", "DEF")
+_LIB.define("hidden_write(Tensor x, Tensor state) -> Tensor")
+_LIB.define("declared_write(Tensor x, Tensor(a!) state) -> Tensor")
+
+
+def _write(x, state):
+    state.add_(1)
+    return x.clone()
+
+
+_LIB.impl("hidden_write", _write, "CPU")
+_LIB.impl("declared_write", _write, "CPU")
+
+
+class SchemaDouble(Backend):
+    """fused_gdn_gating's name, routed to a two-argument op that writes its second argument."""
+    OPS = {"fused_gdn_gating": OpCall("hidden_write", results=("g",))}
+
+    def ops(self):
+        return torch.ops.harness_doubles
+
+    def prepare(self, op, kw):
+        return dict(x=kw["a"], state=kw["b"])
+
+
+class HiddenWrite(SchemaDouble):
+    pass
+
+
+class DeclaredWrite(SchemaDouble):
+    OPS = {"fused_gdn_gating": OpCall("declared_write", results=("g",))}

@@ -48,3 +48,15 @@ def test_metadata_rewritten_in_place_is_caught():
     pool.as_strided_(pool.shape, (24, 3, 1), 0)
     (v,) = snap.violations({"conv_states": torch.ones(pool.shape, dtype=torch.bool)})
     assert v.startswith("conv_states: metadata changed")
+
+
+def test_a_write_next_to_a_metadata_change_is_still_caught():
+    """A kernel that rewrites the strides and also writes into the gaps between slots: both are
+    reported (the storage is compared through the view as it was before the call)."""
+    pool = conv_pool(torch.randn(2, 8, 3), "DS", slot_gap=5)
+    snap = Snapshot(dict(conv_states=pool))
+    storage_elements(pool)[pool.storage_offset() + 24] = 0     # in the gap after slot 0
+    pool.as_strided_(pool.shape, (24, 3, 1), 0)
+    found = snap.violations({"conv_states": torch.ones(pool.shape, dtype=torch.bool)})
+    assert found[0].startswith("conv_states: metadata changed")
+    assert found[1] == "conv_states: 1 elements outside the indexed slots' writable region changed"

@@ -21,7 +21,7 @@ def test_the_vllm_findings_document_parses_into_classified_findings_with_repros(
         assert f.cls in known.CLASSES and f.repros
         for command, status, _ in f.repros:
             assert set(status.split("|")) <= {"fail", "crash", "error"}, (f.id, status)
-            kind, op, backend, _, payload = known.repro_request(command)
+            kind, op, backend, _, payload, _ = known.repro_request(command)
             assert backend == "vllm" and "--isolated" in command
             if kind == "error":
                 assert payload in [e.name for e in REGISTRY[op].errors], (f.id, payload)

@@ -164,3 +164,13 @@ def test_gqa_v_head_reads_k_head_h_div_G():
     by_hand = dict(args, **{n: args[n][:, :, [0, 0, 1, 1]] for n in ("query", "key")})
     for want, got in zip(R.chunk_gated_delta_rule(**by_hand), R.chunk_gated_delta_rule(**args)):
         assert torch.equal(want, got)
+
+
+def test_without_output_final_state_the_pool_is_unchanged():
+    """SPEC §3: output_final_state=False produces no final state; the outputs are the same."""
+    args = cases.build("chunk_gated_delta_rule", dict(lengths=[70, 5], dtype="fp32", seed=21))
+    for f in (R.chunk_gated_delta_rule, R.chunk_gated_delta_rule_chunked):
+        out, pool = f(**args)
+        out2, pool2 = f(**dict(args, output_final_state=False))
+        assert torch.equal(out, out2) and not torch.equal(pool, args["initial_state"].double())
+        assert torch.equal(pool2, args["initial_state"].double())

@@ -236,6 +236,8 @@ ERRORS = {
         E("weight [32, 1, 4]", PACK_S, _zeros("weight", 32, 1, 4), "weight",
           r"expected a 2-D \[D, W\] weight, got shape \[32, 1, 4\]"),
         E("weight 1-D", PACK_S, _zeros("weight", 32), "weight", "expected a 2-D"),
+        # 3-D with size(1) == 4: only a rank check rejects it (a width check passes it)
+        E("H5 3-D [D, 4, 1] weight", PACK_S, _zeros("weight", 32, 4, 1), "weight", "expected a 2-D"),
         E("weight 0-D", PACK_S, _set("weight", lambda kw: torch.tensor(1.0)), "weight",
           "expected a 2-D"),
         E("weight D=48", PACK_S, _zeros("weight", 48, 4), "weight",
@@ -270,6 +272,7 @@ ERRORS = {
         # the unit tests' inputs (D 32, lengths [3, 5], bf16, slots [2, 0] of 3, state_len 3)
         E("weight [32, 1, 4]", FWD_S, _zeros("weight", 32, 1, 4), "weight",
           r"expected a 2-D \[D, W\] weight"),
+        E("H5 3-D [D, 4, 1] weight", FWD_S, _zeros("weight", 32, 4, 1), "weight", "expected a 2-D"),
         E("weight with 16 channels", FWD_S, _zeros("weight", 16, 4), "weight",
           "expected 32 channels, got 16"),
         E("weight width 1", FWD_S, _zeros("weight", 32, 1), "weight",
@@ -337,6 +340,8 @@ ERRORS = {
           _all(_zeros("x", 2, 5, 32), _tensor("num_accepted_tokens", 1, 1)), "conv_states",
           "state_len 4 is shorter than L = 5"),
         E("weight [32, 1, 4]", UPDATE_S, _zeros("weight", 32, 1, 4), "weight", "expected a 2-D"),
+        E("H5 3-D [D, 4, 1] weight", UPDATE_S, _zeros("weight", 32, 4, 1), "weight",
+          "expected a 2-D"),
         E("x with 16 channels", UPDATE_S, _zeros("x", 2, 16), "weight",
           "expected 16 channels, got 32"),
         E("x 1-D", UPDATE_S, _zeros("x", 2), "x", r"expected \[B, D\] or \[B, L, D\]"),

@@ -243,7 +243,13 @@ def run_error_input(op: str, backend: backends.Backend, variant: str, err: Error
     try:
         backend.call(op, kwargs, variant)
     except Exception as e:
-        named = names(str(e), err.arg)
-        return row(status="pass" if named else "fail", message=_first_line(e),
-                   reason="" if named else f"raised without naming {err.arg}: {_first_line(e)}")
+        message = _first_line(e)
+        if not names(str(e), err.arg):
+            return row(status="fail", message=message,
+                       reason=f"raised without naming {err.arg}: {message}")
+        if err.detail and backend.name == "ours" and not re.search(err.detail, str(e)):
+            # our kernels' messages say what is wrong, not only where (harness/errors.py)
+            return row(status="fail", message=message,
+                       reason=f"raised naming {err.arg} but not saying /{err.detail}/: {message}")
+        return row(status="pass", message=message, reason="")
     return row(status="fail", reason=f"accepted an invalid {err.arg} and returned")

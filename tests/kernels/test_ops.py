@@ -11,8 +11,6 @@ test and a report row cannot disagree. A failure prints the row's reason and its
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
@@ -45,8 +43,6 @@ def test_error_input(ops, op, err):
     variant = OURS.variants(op, REGISTRY[op].gemm)[0]
     row = runner.run_error_input(op, OURS, variant, err)
     assert row["status"] == "pass", _explain(row)
-    if err.detail:     # our message says what is wrong, not only which argument
-        assert re.search(err.detail, row["message"]), f"{row['message']!r} !~ {err.detail!r}"
 
 
 def _sample(op: str) -> dict:

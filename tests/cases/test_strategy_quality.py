@@ -210,3 +210,41 @@ def test_every_drawn_case_builds_and_the_oracle_accepts_it(op, data):
     kwargs = cases.build(op, case)
     results = spec.run_reference(kwargs, R.ORACLE)
     assert set(results) == set(spec.results)
+
+
+@pytest.mark.parametrize("op, arg, how", [
+    _param(op, arg, how, tag=f"{arg}-{how}") for op in SHORT for arg in REGISTRY[op].inputs
+    for how in cases.VIEWS if how != "broadcast"])
+def test_reaches_every_view_of_every_input(op, arg, how):
+    """Each tensor input of each op is drawn in each layout (SPEC: Views); the view is applied
+    where the argument is present in the case."""
+    def region(c):
+        return c["views"].get(arg) == how and cases.build(op, c).get(arg) is not None
+    reach(op, f"{arg} {how}", region)
+
+
+@pytest.mark.parametrize("op, arg", [
+    _param(op, arg, tag=arg) for op, args in ((GATING, ("A_log", "a", "b", "dt_bias")),
+                                              (DECODE, ("q", "k", "v", "a", "b")),
+                                              (PREFILL, ("query", "key", "value", "g", "beta")),
+                                              (FWD, ("x", "weight", "bias")),
+                                              (UPDATE, ("x", "weight", "num_accepted_tokens")))
+    for arg in args])
+def test_reaches_broadcast_of_read_only_inputs(op, arg):
+    def region(c):
+        return c["views"].get(arg) == "broadcast" and cases.build(op, c).get(arg) is not None
+    reach(op, f"{arg} broadcast", region)
+
+
+def test_prefill_reaches_no_final_state():
+    reach(PREFILL, "output_final_state False with a live sequence",
+          lambda c: not c["output_final_state"] and any(
+              n and s != -1 for n, s in zip(c["lengths"], c["slots"])))
+
+
+@pytest.mark.parametrize("op", [_param(FWD, tag="fwd"), _param(UPDATE, tag="update")])
+@pytest.mark.parametrize("pad_id", [-3, 1000])
+def test_conv_reaches_pad_ids_other_than_minus_one(op, pad_id):
+    reach(op, f"pad_slot_id {pad_id} with a pad row",
+          lambda c: c["pad_slot_id"] == pad_id and c["indices_given"] and _pads(c)
+          and c.get("states", True))

@@ -67,8 +67,17 @@ def _first_line(e: BaseException) -> str:
 
 
 def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> dict:
+    """One case's row. The backend runs at the caller's thread count (recorded as `threads`); the
+    harness's own work (references, metrics, copies) runs on one thread: under `pytest -n auto`
+    every core already has a worker, and intra-op threads on top oversubscribe the cores (OpenMP's
+    spinning then costs several times the work)."""
+    threads = torch.get_num_threads()
+    return repeat.at_threads(1, lambda: _run_case(op, backend, variant, case, threads))
+
+
+def _run_case(op: str, backend: backends.Backend, variant: str, case: dict, threads: int) -> dict:
     spec = REGISTRY[op]
-    row = lambda **f: make_row(spec, backend.name, variant, case, "case", **f)  # noqa: E731
+    row = lambda **f: make_row(spec, backend.name, variant, case, "case", threads=threads, **f)  # noqa: E731
     full = spec.complete(case)          # the description as given identifies the row
     why = backend.unsupported(op, full, variant)
     if why:
@@ -85,14 +94,14 @@ def run_case(op: str, backend: backends.Backend, variant: str, case: dict) -> di
     snap = Snapshot(kwargs)
     start = time.perf_counter()
     try:
-        returned = backend.call(op, kwargs, variant)
+        returned = repeat.at_threads(threads, lambda: backend.call(op, kwargs, variant))
     except Exception as e:
         return row(status="error", reason=f"raised on a valid case: {_first_line(e)}")
     elapsed = time.perf_counter() - start
 
     fields: dict = {}
     problems = snap.violations(writable)
-    problems += _repeats(spec, backend, variant, full, kwargs, returned, copies)
+    problems += _repeats(spec, backend, variant, full, kwargs, returned, copies, threads)
     for name in spec.results:
         if oracle[name] is None:
             continue
@@ -169,12 +178,11 @@ def run_schema(op: str, backend: backends.Backend, variant: str, case: dict) -> 
 
 
 def _repeats(spec: OpSpec, backend: backends.Backend, variant: str, case: dict, kwargs: dict,
-             returned: dict, copies: list[dict]) -> list[str]:
+             returned: dict, copies: list[dict], threads: int) -> list[str]:
     """Reproducibility (same thread count, then 1 thread) and batch invariance (one row alone):
     harness/repeat.py. Sentences for what differs."""
     pools = tuple(n for n in spec.results if n in kwargs)
     first = repeat.outcome(returned, kwargs, pools)
-    threads = torch.get_num_threads()
     found = []
 
     def again(kw, what, threads_now=threads):
@@ -198,7 +206,7 @@ def _repeats(spec: OpSpec, backend: backends.Backend, variant: str, case: dict, 
         r = case.get("seed", 0) % rows
         kw_alone, picks = spec.alone(case, copies[2], r)
         try:
-            got = backend.call(spec.name, kw_alone, variant)
+            got = repeat.at_threads(threads, lambda: backend.call(spec.name, kw_alone, variant))
         except Exception as e:
             return found + [f"raised on row {r} alone: {_first_line(e)}"]
         for name, in_batch, in_alone in picks:

@@ -26,7 +26,6 @@ REGIMES_WITH_TINY = REGIMES + ("tiny",)
 seeds = st.integers(0, 2**31 - 1)
 dtypes = st.sampled_from(list(DTYPES))
 regimes = st.sampled_from(REGIMES)
-regimes_with_tiny = st.sampled_from(REGIMES_WITH_TINY)
 slot_gaps = st.sampled_from([0, 0, 3, 64])   # extra elements between slots: a view into a wider cache
 
 

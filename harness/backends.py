@@ -54,7 +54,7 @@ class Backend:
         if op not in self.OPS:
             return f"{self.name} does not implement {op}"
         for applies, reason in self.LIMITS.get(op, ()):
-            if applies(case, variant):
+            if applies(case):
                 return reason
         return None
 
@@ -102,12 +102,12 @@ class Backend:
         return ""
 
 
-def _chunk_bf16_baseline():
+def _chunk_bf16_baseline(**kwargs):
     """brgemm_bf16: bf16 GEMM operands (fp32 accumulation), rounded where the kernel rounds them,
     in the kernel's chunks: as accurate as that algorithm can be, not as fp32."""
     import kernels
-    return functools.partial(R.chunk_gated_delta_rule_chunked, operands=torch.bfloat16,
-                             chunk_size=kernels.CHUNK_SIZE)
+    return R.chunk_gated_delta_rule_chunked(**kwargs, operands=torch.bfloat16,
+                                            chunk_size=kernels.CHUNK_SIZE)
 
 
 class Ours(Backend):
@@ -119,10 +119,7 @@ class Ours(Backend):
     OPS["fused_gdn_gating"] = OpCall("fused_gdn_gating", results=("g", "beta"))
     OPS["causal_conv1d_weight_pack"] = OpCall("causal_conv1d_weight_pack", results=("packed",))
     GEMM_PATHS = ("brgemm", "blas", "brgemm_bf16")
-    LIMITS = {"chunk_gated_delta_rule": (
-        (lambda c, variant: variant == "brgemm_bf16" and c["dtype"] != "bf16",
-         "gemm_path brgemm_bf16 is for bf16 activations (it multiplies the raw q and k in bf16)"),
-    )}
+    VARIANT_BASELINES = {("chunk_gated_delta_rule", "brgemm_bf16"): _chunk_bf16_baseline}
 
     def __init__(self):
         self._ops = None
@@ -135,6 +132,8 @@ class Ours(Backend):
 
     def unsupported(self, op, case, variant):
         why = self.variant_unavailable(op, variant) or super().unsupported(op, case, variant)
+        if not why and variant == "brgemm_bf16" and case["dtype"] != "bf16":
+            why = "gemm_path brgemm_bf16 is for bf16 activations (it multiplies the raw q and k in bf16)"
         limits = None if why or op not in self.OPS else self.layout_limits(op, case)
         return why or ("; ".join(f"layout checked by our kernel: {a}: {m}" for a, m in limits.items())
                        if limits else None)
@@ -187,10 +186,6 @@ class Ours(Backend):
             if str(e).startswith("gemm_path"):
                 return f"not on this machine: {str(e).splitlines()[0]}"
         return None
-
-    def baseline(self, op, variant):
-        return _chunk_bf16_baseline() if (op, variant) == ("chunk_gated_delta_rule",
-                                                           "brgemm_bf16") else None
 
     def describe(self):
         import kernels
@@ -263,9 +258,6 @@ class VLLM(Backend):
             self._ops = torch.ops._C
         return self._ops
 
-    def variants(self, op, gemm):
-        return ("",)
-
     def prepare(self, op, kw):
         if op == "fused_sigmoid_gating_delta_rule_update" and kw["cu_seqlens"] is None:
             kw["cu_seqlens"] = torch.arange(kw["q"].shape[1] + 1, dtype=torch.int32)
@@ -301,42 +293,42 @@ def _wide_ds(c):
 
 _LIMITS = {
     "fused_gdn_gating": (
-        (lambda c, v: (c["softplus_beta"], c["softplus_threshold"]) != (1.0, 20.0),
+        (lambda c: (c["softplus_beta"], c["softplus_threshold"]) != (1.0, 20.0),
          "fused_gdn_gating_cpu has no softplus_beta/softplus_threshold arguments (fixed at 1, 20)"),
-        (lambda c, v: _not_half(c), "bf16/fp16 activations only ('Unsupported floating data type.')"),
+        (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
     ),
     "fused_sigmoid_gating_delta_rule_update": (
-        (lambda c, v: _not_half(c), "bf16/fp16 activations only ('Unsupported floating data type.')"),
+        (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
     ),
     "chunk_gated_delta_rule": (
-        (lambda c, v: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
-        (lambda c, v: c["K"] not in (64, 128),
+        (lambda c: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
+        (lambda c: c["K"] not in (64, 128),
          "K in {64, 128} only ('expect head_dim to be multiples of 32', 'Unexpected head dim size')"),
-        (lambda c, v: c["dtype"] != "bf16", "bf16 activations only ('Input tensor dtype mismatch' for "
+        (lambda c: c["dtype"] != "bf16", "bf16 activations only ('Input tensor dtype mismatch' for "
                                           "fp16 and fp32, whatever beta's and the state's dtypes)"),
-        (lambda c, v: c["state_dtype"] not in ("fp32", c["dtype"]),
+        (lambda c: c["state_dtype"] not in ("fp32", c["dtype"]),
          "the state is fp32 or the activations' dtype ('Input tensor dtype mismatch')"),
     ),
     "causal_conv1d_weight_pack": (
-        (lambda c, v: _not_half(c), "bf16/fp16 weights only ('not implemented for 'Float'')"),
+        (_not_half, "bf16/fp16 weights only ('not implemented for 'Float'')"),
     ),
     "causal_conv1d_fwd": (
-        (lambda c, v: _conv_common(c), "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
+        (_conv_common, "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
                        "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
-        (lambda c, v: _wide_ds(c), "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
-        (lambda c, v: not c["varlen"] and not c["token_major"],
+        (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
+        (lambda c: not c["varlen"] and not c["token_major"],
          "x must be a transposed view of token-major memory (stride(-2) == 1)"),
     ),
     "causal_conv1d_update": (
-        (lambda c, v: _conv_common(c), "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
+        (_conv_common, "width 4, D % 32 == 0 and bf16 only on x86 ('support only width of 4', "
                        "'invalid dim size', 'tinygemm_kernel_nn: scalar path not implemented!')"),
-        (lambda c, v: _wide_ds(c), "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
-        (lambda c, v: c["x_row_pad"] > 0, "x must be contiguous ('x must be contiguous')"),
-        (lambda c, v: c["L"] > 0 and c["layout"] == "DS",
+        (_wide_ds, "a DS pool wider than W-1 is rejected ('wide conv_states must be contiguous on dim')"),
+        (lambda c: c["x_row_pad"] > 0, "x must be contiguous ('x must be contiguous')"),
+        (lambda c: c["L"] > 0 and c["layout"] == "DS",
          "speculative decode needs the SD layout ('3D x requires SD conv_states layout')"),
-        (lambda c, v: c["L"] > 0 and -1 in c["slots"], "speculative decode rejects pad slots "
+        (lambda c: c["L"] > 0 and -1 in c["slots"], "speculative decode rejects pad slots "
                                                     "('3D x does not support pad slots')"),
-        (lambda c, v: c["L"] > 0 and not c["indices_given"],
+        (lambda c: c["L"] > 0 and not c["indices_given"],
          "speculative decode needs conv_state_indices ('conv_state_indices is required for 3D x')"),
     ),
 }

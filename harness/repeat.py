@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from harness.invariants import storage_elements
-from harness.metrics import _BITS
+from harness.metrics import bit_mismatches
 
 
 def replica(kwargs: dict) -> dict:
@@ -29,18 +29,6 @@ def replica(kwargs: dict) -> dict:
             v = torch.empty(0, dtype=v.dtype).set_(storage, v.storage_offset(), v.shape, v.stride())
         out[name] = v
     return out
-
-
-def _bits(t: torch.Tensor) -> torch.Tensor:
-    flat = t.contiguous().view(-1)
-    return flat.view(_BITS[flat.dtype]) if flat.dtype in _BITS else flat
-
-
-def differing(a: torch.Tensor, b: torch.Tensor) -> int:
-    """Elements whose bits differ (shape or dtype mismatches count as all)."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return max(a.numel(), b.numel(), 1)
-    return int((_bits(a) != _bits(b)).sum())
 
 
 def outcome(returned: dict, kwargs: dict, pools: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -56,7 +44,7 @@ def compare(first: dict, again: dict, what: str) -> list[str]:
         if name not in again:
             found.append(f"{name}: {what}: missing")
             continue
-        n = differing(t, again[name])
+        n = bit_mismatches(t, again[name])
         if n:
             found.append(f"{name}: {what}: {n}/{t.numel()} elements differ in their bits")
     return found

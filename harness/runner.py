@@ -212,7 +212,7 @@ def _repeats(spec: OpSpec, backend: backends.Backend, variant: str, case: dict, 
         for name, in_batch, in_alone in picks:
             a = (kwargs[name] if name in kwargs else returned[name])[in_batch]
             b = (kw_alone[name] if name in kw_alone else got[name])[in_alone]
-            n = repeat.differing(a, b)
+            n = metrics.bit_mismatches(a, b)
             if n:
                 found.append(f"{name}: not batch invariant: row {r} alone differs in {n}/"
                              f"{a.numel()} elements' bits")

@@ -84,6 +84,12 @@ class Hanging(Backend):
         time.sleep(3600)
 
 
+def _nudge(t: torch.Tensor) -> None:
+    """The first element moved to the next representable value up: one bit, within any tolerance."""
+    first = t.view(-1)[:1]
+    first.copy_(torch.nextafter(first, torch.full_like(first, 1e30)))
+
+
 class Nondeterministic(FP32Reference):
     """Correct to within any tolerance, but the last bit of one output element changes with every
     call: not reproducible when repeated."""
@@ -94,7 +100,7 @@ class Nondeterministic(FP32Reference):
         Nondeterministic.calls += 1
         t = next(iter(got.values()))
         if Nondeterministic.calls % 2 and t.numel():
-            t.view(-1)[:1] = torch.nextafter(t.view(-1)[:1], torch.full_like(t.view(-1)[:1], 1e30))
+            _nudge(t)
         return got
 
 
@@ -105,7 +111,7 @@ class ThreadDependent(FP32Reference):
         got = self.results(op, kwargs)
         t = next(iter(got.values()))
         if torch.get_num_threads() == 1 and t.numel():
-            t.view(-1)[:1] = torch.nextafter(t.view(-1)[:1], torch.full_like(t.view(-1)[:1], 1e30))
+            _nudge(t)
         return got
 
 
@@ -115,7 +121,7 @@ class BatchDependent(FP32Reference):
         got = self.results(op, kwargs)
         t = next(iter(got.values()))
         if t.shape and t.numel() and t.shape[0] == 1 and t.dim() > 1 and t.shape[1] == 1:
-            t.view(-1)[:1] = torch.nextafter(t.view(-1)[:1], torch.full_like(t.view(-1)[:1], 1e30))
+            _nudge(t)
         return got
 
 

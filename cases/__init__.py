@@ -23,6 +23,7 @@ BUILDERS: dict[str, tuple[dict, Callable[[dict], dict]]] = {
     "fused_gdn_gating": (gdn.GATING_DEFAULTS, gdn.build_gating),
     "fused_sigmoid_gating_delta_rule_update": (gdn.DECODE_DEFAULTS, gdn.build_decode),
     "chunk_gated_delta_rule": (gdn.PREFILL_DEFAULTS, gdn.build_prefill),
+    "fused_sigmoid_gating_delta_rule_update_spec": (gdn.SPEC_DEFAULTS, gdn.build_spec),
     "causal_conv1d_weight_pack": (conv.PACK_DEFAULTS, conv.build_pack),
     "causal_conv1d_fwd": (conv.FWD_DEFAULTS, conv.build_fwd),
     "causal_conv1d_update": (conv.UPDATE_DEFAULTS, conv.build_update),

@@ -50,10 +50,13 @@ GATING_INPUTS = ("A_log", "a", "b", "dt_bias")
 DECODE_INPUTS = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices", "cu_seqlens")
 PREFILL_INPUTS = ("query", "key", "value", "g", "beta", "initial_state", "cu_seqlens",
                   "initial_state_indices")
+SPEC_INPUTS = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "spec_state_indices",
+               "num_accepted_tokens", "cu_seqlens")
 # Read-only inputs whose rows may all hold the same values (a stride-0 broadcast keeps a case valid).
 GATING_BROADCAST = GATING_INPUTS
 DECODE_BROADCAST = ("A_log", "dt_bias", "q", "k", "v", "a", "b")
 PREFILL_BROADCAST = ("query", "key", "value", "g", "beta")
+SPEC_BROADCAST = DECODE_BROADCAST
 EPS = [1e-5, 1e-5, 1e-3]            # the prefill's l2norm eps (decode's is fixed at 1e-5)
 # "small": q and k with Σx² about the l2norm's eps, where the eps term changes the result (a kernel
 # using another eps, or ignoring the argument, drifts there and nowhere else).
@@ -70,6 +73,13 @@ DECODE_DEFAULTS = dict(B=2, **_HEADS, cu_seqlens=False, softplus_beta=1.0, softp
 PREFILL_DEFAULTS = dict(lengths=[5], **_HEADS, decay="normal", eps=L2NORM_EPS,
                         output_final_state=True,
                         slots=lambda c: list(range(len(c["lengths"]))), **_SLOTS)
+
+# Speculative decode: B rows of up to S draft tokens; `slots` is the [B, S] matrix of pool slots
+# (one per draft position, -1 for none), `accepted` the accepted count of each row's previous step.
+SPEC_DEFAULTS = dict(B=2, S=3, **_HEADS, softplus_beta=1.0, softplus_threshold=20.0,
+                     lengths=lambda c: [c["S"]] * c["B"], accepted=lambda c: [1] * c["B"],
+                     slots=lambda c: [[r * c["S"] + t for t in range(c["S"])] for r in range(c["B"])],
+                     n_slots=lambda c: max([s + 1 for row in c["slots"] for s in row] + [1]))
 
 
 @st.composite
@@ -93,20 +103,27 @@ def _precisions(draw):
                 state_dtype=draw(st.sampled_from(["fp32", "fp32", "bf16", "fp16"]), label="state_dtype"))
 
 
+def _step_axes(draw, inputs, broadcast) -> dict:
+    """The axes decode and speculative decode draw alike: heads, precisions, pool gaps, l2norm,
+    softplus parameters, q/k/v strides, value regime, views and seed."""
+    beta_s, thr = draw(st.sampled_from(SOFTPLUS), label="softplus")
+    return dict(**_heads(draw), **_precisions(draw),
+                slot_gap=draw(axes.slot_gaps, label="slot_gap"),
+                l2norm=draw(st.booleans(), label="l2norm"),
+                softplus_beta=beta_s, softplus_threshold=thr,
+                qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
+                regime=draw(st.sampled_from(REGIMES), label="regime"),
+                views=draw(views(inputs, broadcast), label="views"),
+                seed=draw(axes.seeds, label="seed"))
+
+
 @st.composite
 def decode_cases(draw):
     B = draw(st.integers(1, 6), label="B")
     slots, n_slots = draw(axes.slot_indices(B), label="slots")
-    beta_s, thr = draw(st.sampled_from(SOFTPLUS), label="softplus")
-    return dict(B=B, **_heads(draw), **_precisions(draw), slots=slots, n_slots=n_slots,
-                slot_gap=draw(axes.slot_gaps, label="slot_gap"),
-                l2norm=draw(st.booleans(), label="l2norm"),
+    return dict(B=B, slots=slots, n_slots=n_slots,
                 cu_seqlens=draw(st.booleans(), label="cu_seqlens"),
-                softplus_beta=beta_s, softplus_threshold=thr,
-                qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
-                regime=draw(st.sampled_from(REGIMES), label="regime"),
-                views=draw(views(DECODE_INPUTS, DECODE_BROADCAST), label="views"),
-                seed=draw(axes.seeds, label="seed"))
+                **_step_axes(draw, DECODE_INPUTS, DECODE_BROADCAST))
 
 
 @st.composite
@@ -126,6 +143,35 @@ def prefill_cases(draw):
                 regime=draw(st.sampled_from(REGIMES), label="regime"),
                 views=draw(views(PREFILL_INPUTS, PREFILL_BROADCAST), label="views"),
                 seed=draw(axes.seeds, label="seed"))
+
+
+@st.composite
+def spec_slot_matrix(draw, rows: int, S: int, accepted: list[int]):
+    """([B][S] slots, n_slots): every entry a distinct slot of a pool with up to 3 unused ones, in
+    a drawn order; about one row in five a pad row (its resume entry -1) and one other entry in
+    six -1 (that draft position stores nothing)."""
+    n_slots = max(rows * S + draw(st.integers(0, 3), label="extra_slots"), 1)
+    perm = draw(st.permutations(range(n_slots)), label="slot_order")
+    matrix = [perm[r * S:(r + 1) * S] for r in range(rows)]
+    for r in range(rows):
+        pads = draw(st.lists(st.sampled_from([False] * 5 + [True]), min_size=S, max_size=S),
+                    label="pad_positions")
+        matrix[r] = [-1 if p else s for s, p in zip(matrix[r], pads)]
+        if draw(st.sampled_from([False] * 4 + [True]), label="pad_row"):
+            matrix[r][accepted[r] - 1] = -1
+    return matrix, n_slots
+
+
+@st.composite
+def spec_cases(draw):
+    B = draw(st.integers(1, 5), label="B")
+    S = draw(st.integers(1, 8), label="S")
+    n = st.one_of(st.just(S), st.integers(0, S))       # mostly full rows, some short, some empty
+    lengths = draw(st.lists(n, min_size=B, max_size=B), label="lengths")
+    accepted = draw(st.lists(st.integers(1, S), min_size=B, max_size=B), label="accepted")
+    slots, n_slots = draw(spec_slot_matrix(B, S, accepted), label="slots")
+    return dict(B=B, S=S, lengths=lengths, accepted=accepted, slots=slots, n_slots=n_slots,
+                **_step_axes(draw, SPEC_INPUTS, SPEC_BROADCAST))
 
 
 def _own_strides(t: torch.Tensor, pad_head: int, pad_token: int) -> torch.Tensor:
@@ -206,3 +252,22 @@ def build_prefill(c):
                 cu_seqlens=axes.offsets(c["lengths"]), head_first=False,
                 use_qk_l2norm_in_kernel=c["l2norm"],
                 initial_state_indices=axes.slots_tensor(c["slots"]), eps=c["eps"])
+
+
+def build_spec(c):
+    gen = axes.gen(c["seed"])
+    act = axes.dtype(c["dtype"])
+    T, HV = sum(c["lengths"]), c["HK"] * c["G"]
+    q, k, v = _qkv(gen, T, c, act)
+    gate_scale = 10.0 if c["regime"] == "large" else 1.0
+    return dict(A_log=torch.rand(HV, generator=gen) * 2 - 1,
+                dt_bias=torch.randn(HV, generator=gen).to(act),
+                q=q[0], k=k[0], v=v[0],
+                a=(torch.randn(T, HV, generator=gen) * gate_scale).to(act),
+                b=(torch.randn(T, HV, generator=gen) * gate_scale).to(act),
+                state=_pool(gen, c),
+                spec_state_indices=torch.tensor(c["slots"], dtype=torch.int32).reshape(c["B"], c["S"]),
+                num_accepted_tokens=axes.slots_tensor(c["accepted"]),
+                cu_seqlens=axes.offsets(c["lengths"]),
+                use_qk_l2norm_in_kernel=c["l2norm"],
+                softplus_beta=c["softplus_beta"], softplus_threshold=c["softplus_threshold"])

@@ -11,6 +11,12 @@ FWD = dict(D=64, W=4, dtype="bf16", bias=True, silu=True, packed=False, varlen=T
             lengths=[5, 0, 2, 70], states=True, layout="SD", state_extra=2, slot_gap=3,
             indices_given=True, slots=[3, -1, 0, 1], n_slots=5,
             has_initial_state=[True, True, False, True], regime="unit", seed=1)
+# Speculative decode: rows of 4, 2 and 3 draft tokens (S 4) resuming from positions 0, 2 and 3, the
+# slots of each row permuted over a pool with unused slots, one position storing nothing.
+SPEC = dict(B=3, S=4, lengths=[4, 2, 3], accepted=[1, 3, 4],
+            slots=[[7, 2, -1, 11], [4, 0, 9, 5], [12, 3, 8, 1]], n_slots=14, HK=2, G=2, K=32, V=64,
+            dtype="bf16", state_dtype="fp32", slot_gap=3, l2norm=True, softplus_beta=1.0,
+            softplus_threshold=20.0, qk_strides="dense", regime="unit", seed=1)
 UPDATE = dict(D=64, W=4, dtype="bf16", bias=True, silu=True, packed=False, B=3, L=0, layout="SD",
             state_extra=2, slot_gap=3, indices_given=True, slots=[2, -1, 0], n_slots=4,
             x_row_pad=0, regime="unit", seed=1)
@@ -25,4 +31,5 @@ def with_(base: dict, **changes) -> dict:
 # the speculative update), so that the one spoiled argument is the only thing wrong.
 DECODE_E = with_(DECODE, K=64, V=64)
 PREFILL_E = with_(PREFILL, K=64, V=64)
+SPEC_E = with_(SPEC, K=64, V=64)
 UPDATE_SPEC_E = with_(UPDATE, L=3, accepted=[1, 2, 3], slots=[2, 1, 0])

@@ -114,6 +114,7 @@ class Ours(Backend):
     """This project's kernels (torch.ops.gdn_kernels), built on first use."""
     name = "ours"
     OPS = {op: OpCall(op) for op in ("fused_sigmoid_gating_delta_rule_update",
+                                     "fused_sigmoid_gating_delta_rule_update_spec",
                                      "chunk_gated_delta_rule", "causal_conv1d_fwd",
                                      "causal_conv1d_update")}
     OPS["fused_gdn_gating"] = OpCall("fused_gdn_gating", results=("g", "beta"))
@@ -166,7 +167,7 @@ class Ours(Backend):
                 continue
             if arg in ("q", "k", "v", "query", "key", "value") and t.size(-1) > 1 and t.stride(-1) != 1:
                 found[arg] = "the head dim must be contiguous"
-            if arg in ("state", "initial_state") and not t[0].is_contiguous():
+            if arg in ("state", "initial_state") and t.size(0) and not t[0].is_contiguous():
                 found[arg] = "each slot must be dense (only the slot stride is free)"
             if arg == "weight" and case.get("packed") and not t.is_contiguous():
                 found[arg] = "a packed weight must be contiguous"

@@ -94,6 +94,15 @@ def _slot_errors(arg: str, base: dict, n_slots: int) -> tuple[ErrorInput, ...]:
     )
 
 
+def _spec_slots(row, position, value):
+    """The [B, S] slot matrix with one entry changed."""
+    def spoil(kw):
+        t = kw["spec_state_indices"].clone()
+        t[row, position] = value
+        return t
+    return spoil
+
+
 def _one_slot_twice(kw):
     return torch.zeros(1, 32, 3).expand(2, 32, 3)
 
@@ -176,6 +185,89 @@ ERRORS = {
           "expected q's dtype", OURS),
         E("q head dim strided", DECODE_S, _set("q", lambda kw: torch.zeros(1, 2, 1, 8)[..., ::2]),
           "q", "the head dim must be contiguous", OURS),
+    ),
+    "fused_sigmoid_gating_delta_rule_update_spec": (
+        # SPEC §7's rules (on rows of 4, 2 and 3 tokens, S 4, 14 slots, accepted [1, 3, 4])
+        E("num_accepted_tokens 0", P.SPEC_E, _tensor("num_accepted_tokens", 1, 0, 4),
+          "num_accepted_tokens", r"0 at row 1 is outside \[1, 4\]"),
+        E("num_accepted_tokens S + 1", P.SPEC_E, _tensor("num_accepted_tokens", 1, 3, 5),
+          "num_accepted_tokens", r"5 at row 2 is outside \[1, 4\]"),
+        E("num_accepted_tokens negative", P.SPEC_E, _tensor("num_accepted_tokens", -1, 3, 4),
+          "num_accepted_tokens"),
+        E("num_accepted_tokens int64", P.SPEC_E, _tensor("num_accepted_tokens", 1, 3, 4, dtype=I64),
+          "num_accepted_tokens", "expected dtype Int"),
+        E("num_accepted_tokens for 2 of 3 rows", P.SPEC_E, _tensor("num_accepted_tokens", 1, 3),
+          "num_accepted_tokens", r"expected shape \[3\]"),
+        E("H7 slot index past the pool", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(1, 1, 14)), "spec_state_indices",
+          r"index 14 at row 1, position 1 is outside \[0, 14\)"),
+        E("H7 negative slot index that is not the pad id", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(0, 3, -2)), "spec_state_indices"),
+        E("H7 index past the pool beyond the row's tokens", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(1, 3, 2**28)), "spec_state_indices",
+          "position 3 is outside"),
+        E("H7 resume index past the pool", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(2, 3, 99)), "spec_state_indices"),
+        E("two rows store into one slot", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(1, 1, 2)), "spec_state_indices",
+          "slot 2 is used by rows 0 and 1"),
+        E("one row stores twice into one slot", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(2, 2, 3)), "spec_state_indices",
+          "slot 3 is written at positions 1 and 2 of row 2"),
+        E("a row resumes from a slot another row stores into", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(1, 2, 2)), "spec_state_indices",
+          "slot 2 is used by rows 0 and 1"),
+        E("spec_state_indices int64", P.SPEC_E,
+          _set("spec_state_indices", lambda kw: kw["spec_state_indices"].long()),
+          "spec_state_indices", "expected dtype Int"),
+        E("spec_state_indices 1-D", P.SPEC_E,
+          _set("spec_state_indices", lambda kw: kw["spec_state_indices"][:, 0].contiguous()),
+          "spec_state_indices", r"expected shape \[B, S\]"),
+        E("a row longer than S", P.SPEC_E,
+          _set("spec_state_indices", lambda kw: kw["spec_state_indices"][:, :3].contiguous()),
+          "cu_seqlens", "row 0 has 4 tokens, more than the 3 draft positions"),
+        E("cu_seqlens for 2 rows of 3", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 9), "cu_seqlens",
+          "expected 4 offsets"),
+        E("cu_seqlens not ending at the token count", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 6, 8),
+          "cu_seqlens", "must end at the token count 9"),
+        E("cu_seqlens decreasing", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 3, 9), "cu_seqlens",
+          "must be non-decreasing"),
+        E("cu_seqlens not starting at 0", P.SPEC_E, _tensor("cu_seqlens", 1, 4, 6, 9), "cu_seqlens",
+          "must start at 0"),
+        E("cu_seqlens int64", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 6, 9, dtype=I64), "cu_seqlens",
+          "expected dtype Int"),
+        E("q [1, T, HK, K]", P.SPEC_E, _set("q", lambda kw: kw["q"][None]), "q",
+          r"expected shape \[T, HK, K\]"),
+        E("k of another shape than q", P.SPEC_E, _set("k", lambda kw: kw["k"][..., :16]), "k",
+          "expected the shape of q"),
+        E("v heads not a multiple of q/k heads", P.SPEC_E,
+          _set("v", lambda kw: kw["v"][:, :3]), "v", r"v heads \(3\) must be a multiple"),
+        E("v with a token too few", P.SPEC_E, _set("v", lambda kw: kw["v"][:-1]), "v"),
+        E("a per row, not per token", P.SPEC_E, _set("a", lambda kw: kw["a"][:3]), "a",
+          r"expected shape \[9, 4\]"),
+        E("b of another shape", P.SPEC_E, _set("b", lambda kw: kw["b"][:, :2]), "b",
+          r"expected shape \[9, 4\]"),
+        E("A_log of the wrong length", P.SPEC_E, _set("A_log", lambda kw: kw["A_log"][:3]), "A_log",
+          r"expected shape \[4\]"),
+        E("dt_bias 2-D", P.SPEC_E, _set("dt_bias", lambda kw: kw["dt_bias"][None]), "dt_bias",
+          r"expected shape \[4\]"),
+        E("H4 pool with K and V swapped", P.SPEC,
+          _set("state", lambda kw: kw["state"].transpose(-1, -2)), "state"),
+        E("softplus_beta 0", P.SPEC_E, _set("softplus_beta", 0.0), "softplus_beta",
+          "must be positive"),
+        # our kernels' limits (the reference computes these)
+        E("state slots not dense", P.SPEC_E,
+          _set("state", lambda kw: kw["state"].transpose(-1, -2).contiguous().transpose(-1, -2)),
+          "state", "each slot must be dense", OURS),
+        E("state float64", P.SPEC_E, _set("state", lambda kw: kw["state"].double()), "state",
+          "expected float32, bfloat16 or float16", OURS),
+        E("b fp32 with a bf16", P.SPEC_E, _set("b", lambda kw: kw["b"].float()), "b",
+          "expected a's dtype", OURS),
+        E("k fp32 with q bf16", P.SPEC_E, _set("k", lambda kw: kw["k"].float()), "k",
+          "expected q's dtype", OURS),
+        E("q head dim strided", P.SPEC_E,
+          _set("q", lambda kw: torch.repeat_interleave(kw["q"], 2, -1)[..., ::2]), "q",
+          "the head dim must be contiguous", OURS),
     ),
     "chunk_gated_delta_rule": (
         E("H7 slot index past the pool", P.PREFILL_E, _tensor("initial_state_indices", 3, 1, 9, 0),

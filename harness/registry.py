@@ -19,7 +19,7 @@ import cases
 import reference as R
 from cases import conv as C
 from cases import gdn as G
-from cases.pinned import DECODE, FWD, PREFILL, UPDATE, with_
+from cases.pinned import DECODE, FWD, PREFILL, SPEC, UPDATE, with_
 from harness.errors import ERRORS, ErrorInput
 
 
@@ -86,6 +86,17 @@ def _decode_writable(case, kw):
     return {"state": _slot_mask(kw["state"], _live_slots(kw["state_indices"], case["B"]))}
 
 
+def _spec_stores(case) -> list[int]:
+    """The slots a speculative-decode case stores states into (SPEC §7): each live row's entries
+    at its token positions; nothing for a pad row (its resume entry is -1)."""
+    return [s for row, n, acc in zip(case["slots"], case["lengths"], case["accepted"])
+            if row[acc - 1] != R.PAD_SLOT_ID for s in row[:n] if s != R.PAD_SLOT_ID]
+
+
+def _spec_writable(case, kw):
+    return {"state": _slot_mask(kw["state"], _spec_stores(case))}
+
+
 def _prefill_writable(case, kw):
     if not case["output_final_state"]:     # SPEC §3: the pool is left unchanged
         return {}
@@ -130,6 +141,19 @@ def _decode_alone(case, kw, r):
     picks = [("out", (r,), (0,))]
     s = _slot(kw["state_indices"], r)
     return one, picks + ([("state", (s,), (s,))] if s >= 0 else [])
+
+
+def _spec_alone(case, kw, r):
+    cu = kw["cu_seqlens"].tolist()
+    t0, t1 = cu[r], cu[r + 1]
+    tokens = {n: kw[n][t0:t1] for n in ("q", "k", "v", "a", "b")}
+    one = dict(kw, **tokens, cu_seqlens=_i32(0, t1 - t0),
+               spec_state_indices=kw["spec_state_indices"][r:r + 1],
+               num_accepted_tokens=kw["num_accepted_tokens"][r:r + 1])
+    row = dict(case, B=1, lengths=case["lengths"][r:r + 1], accepted=case["accepted"][r:r + 1],
+               slots=case["slots"][r:r + 1])
+    picks = [("out", (slice(t0, t1),), (slice(0, t1 - t0),))]
+    return one, picks + [("state", (s,), (s,)) for s in _spec_stores(row)]
 
 
 def _prefill_alone(case, kw, r):
@@ -237,6 +261,48 @@ EXAMPLES = {
         ("gates laid out as views", with_(DECODE, views={"a": "padded", "b": "strided",
                                                           "A_log": "offset", "dt_bias": "padded",
                                                           "state_indices": "strided"})),
+    ),
+    "fused_sigmoid_gating_delta_rule_update_spec": (
+        ("§7 resume from position accepted-1, store after token t at position t", SPEC),
+        ("§7 every accepted count of S 4, full rows", with_(SPEC, B=4, lengths=[4, 4, 4, 4],
+                                                             accepted=[1, 2, 3, 4],
+                                                             slots=[[7, 2, 13, 11], [4, 0, 9, 5],
+                                                                    [12, 3, 8, 1], [6, 10, 14, 15]],
+                                                             n_slots=16)),
+        ("§7 rows shorter than S, and an empty row", with_(SPEC, B=4, lengths=[1, 0, 3, 2],
+                                                           accepted=[2, 4, 1, 2],
+                                                           slots=[[7, 2, 6, 11], [4, 0, 9, 5],
+                                                                  [12, 3, 8, 1], [13, 10, -1, 15]],
+                                                           n_slots=16)),
+        ("§7 pad resume slot: a pad row (zeros, no state read or written)",
+         with_(SPEC, slots=[[7, 2, -1, 11], [4, 0, -1, 5], [12, 3, 8, 1]])),
+        ("§7 pads at write positions: those states not stored",
+         with_(SPEC, slots=[[7, -1, -1, 11], [4, 0, 9, -1], [-1, 3, 8, 1]])),
+        ("§7 one draft position (S 1): the decode step", with_(SPEC, S=1, lengths=[1, 1, 0],
+                                                               accepted=[1, 1, 1],
+                                                               slots=[[7], [4], [12]])),
+        ("§7 eight draft positions", with_(SPEC, B=2, S=8, lengths=[8, 5], accepted=[8, 3],
+                                           slots=[[7, 2, 13, 11, 0, 16, 3, 9],
+                                                  [4, 17, 1, 5, 12, 8, 6, 10]], n_slots=19)),
+        ("§7 resume slot also read past the row's tokens", with_(SPEC, lengths=[1, 2, 1],
+                                                                 accepted=[4, 3, 2])),
+        ("H4 K != V state orientation, G 1", with_(SPEC, HK=2, G=1, K=64, V=32)),
+        ("H2 strided slots", with_(SPEC, slot_gap=64)),
+        ("H10 q, k, v with strides of their own", with_(SPEC, qk_strides="distinct")),
+        ("H11 V with a vector tail, G 3", with_(SPEC, HK=1, G=3, K=40, V=40)),
+        ("bf16 state", with_(SPEC, state_dtype="bf16")),
+        ("fp16, fp16 state, no l2norm", with_(SPEC, dtype="fp16", state_dtype="fp16",
+                                              l2norm=False)),
+        ("fp32, G4 K128 V128", with_(SPEC, HK=1, G=4, K=128, V=128, dtype="fp32")),
+        ("softplus parameters honoured: gates across the threshold",
+         with_(SPEC, softplus_beta=2.0, softplus_threshold=10.0, regime="large")),
+        ("l2norm eps matters: |q|², |k|² ≈ eps", with_(SPEC, regime="small", K=16, V=16)),
+        ("q, k, v laid out as views", with_(SPEC, views={"q": "padded", "k": "offset",
+                                                          "v": "padded"})),
+        ("gates, indices and counts laid out as views",
+         with_(SPEC, views={"a": "padded", "b": "strided", "A_log": "offset", "dt_bias": "padded",
+                            "spec_state_indices": "padded", "num_accepted_tokens": "strided",
+                            "cu_seqlens": "offset"})),
     ),
     "chunk_gated_delta_rule": (
         ("H4 K != V state orientation", PREFILL),
@@ -389,6 +455,11 @@ REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
           results=("out", "state"), writable=_decode_writable, alone=_decode_alone,
           rows=lambda c: c["B"],
           id_keys=("B", *_GDN_IDS, "qk_strides")),
+    _spec("fused_sigmoid_gating_delta_rule_update_spec", cases=G.spec_cases(),
+          inputs=G.SPEC_INPUTS,
+          results=("out", "state"), writable=_spec_writable, alone=_spec_alone,
+          rows=lambda c: c["B"],
+          id_keys=("B", "S", "lengths", "accepted", *_GDN_IDS, "qk_strides")),
     _spec("chunk_gated_delta_rule", cases=G.prefill_cases(),
           inputs=G.PREFILL_INPUTS,
           results=("out", "initial_state"), writable=_prefill_writable, alone=_prefill_alone,

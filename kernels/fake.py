@@ -41,3 +41,9 @@ def _(A_log, dt_bias, q, k, v, a, b, state, state_indices, cu_seqlens, use_qk_l2
 def _(query, key, value, g, beta, initial_state, output_final_state, cu_seqlens, head_first,
       use_qk_l2norm_in_kernel, initial_state_indices, eps=1e-5, gemm_path="brgemm"):
     return query.new_empty((*value.shape[:3], value.shape[3]))
+
+
+@torch.library.register_fake(f"{NS}::fused_sigmoid_gating_delta_rule_update_spec")
+def _(A_log, dt_bias, q, k, v, a, b, state, spec_state_indices, num_accepted_tokens, cu_seqlens,
+      use_qk_l2norm_in_kernel, softplus_beta=1.0, softplus_threshold=20.0):
+    return q.new_empty(v.shape)

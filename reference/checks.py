@@ -84,3 +84,55 @@ def sequence_bounds(cu: torch.Tensor, total: int, arg: str) -> list[tuple[int, i
     check(all(x <= y for x, y in zip(c, c[1:])), arg, f"must be non-decreasing, got {c}")
     check(c[-1] == total, arg, f"must end at the token count {total}, got {c[-1]}")
     return [(s, e - s) for s, e in zip(c, c[1:])]
+
+
+def spec_slot_plan(indices: torch.Tensor, accepted: torch.Tensor, lengths: list[int],
+                   n_slots: int, pad_slot_id: int, arg: str = "spec_state_indices",
+                   arg_accepted: str = "num_accepted_tokens"
+                   ) -> list[tuple[int | None, list[int | None]]]:
+    """Speculative decode (SPEC §7): per row, (the slot it resumes from or None for a pad row,
+    the slot each of its tokens stores its state into or None where it stores nothing).
+
+    `indices` [B, S] holds one slot per draft position; a row resumes from the position of its
+    last accepted token, `accepted[i] − 1` (accepted in [1, S]), and stores the state after its
+    t-th token at position t. Every entry is the pad id or a slot in [0, n_slots); a row whose
+    resume entry is the pad id is a pad row. A row with no tokens reads and writes nothing. A slot
+    a row reads or writes may not be read or written by another row, nor written twice.
+    """
+    check_int32(indices, arg)
+    check(indices.dim() == 2, arg, f"expected shape [B, S], got {list(indices.shape)}")
+    B, S = indices.shape
+    check(len(lengths) == B, "cu_seqlens",
+          f"expected {B + 1} offsets (B = {B} rows of {arg}), got {len(lengths) + 1}")
+    for row, n in enumerate(lengths):
+        check(n <= S, "cu_seqlens", f"row {row} has {n} tokens, more than the {S} draft positions "
+                                    f"of {arg}")
+    check_int32(accepted, arg_accepted)
+    check_shape(accepted, arg_accepted, [B])
+    idx, acc = indices.tolist(), accepted.tolist()
+    for row in range(B):
+        check(1 <= acc[row] <= S, arg_accepted, f"{acc[row]} at row {row} is outside [1, {S}]")
+        for t, s in enumerate(idx[row]):
+            check(s == pad_slot_id or 0 <= s < n_slots, arg,
+                  f"index {s} at row {row}, position {t} is outside [0, {n_slots}) and is not the "
+                  f"pad slot id {pad_slot_id}")
+    plan: list[tuple[int | None, list[int | None]]] = []
+    owner: dict[int, int] = {}        # slot -> the row that reads or writes it
+    written: dict[int, int] = {}      # slot -> the position that stores into it
+    for row in range(B):
+        resume = idx[row][acc[row] - 1]
+        if resume == pad_slot_id or lengths[row] == 0:
+            plan.append((None, [None] * lengths[row]))
+            continue
+        stores = [None if s == pad_slot_id else s for s in idx[row][:lengths[row]]]
+        for s in {resume, *(s for s in stores if s is not None)}:
+            check(owner.get(s, row) == row, arg, f"slot {s} is used by rows {owner.get(s)} and {row}")
+            owner[s] = row
+        written.clear()
+        for t, s in enumerate(stores):
+            if s is not None:
+                check(s not in written, arg, f"slot {s} is written at positions {written.get(s)} "
+                                             f"and {t} of row {row}")
+                written[s] = t
+        plan.append((resume, stores))
+    return plan

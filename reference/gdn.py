@@ -1,4 +1,5 @@
-"""Gated delta net: gating (SPEC §1), decode update (§2) and prefill (§3), token by token.
+"""Gated delta net: gating (SPEC §1), decode update (§2), prefill (§3) and speculative decode (§7),
+token by token.
 
 Notation as in SPEC.md: T tokens, B rows, HK q/k heads, HV = G·HK v heads, K q/k head dim, V v head
 dim. The state of one head is S[k, v] (K rows, V columns) and a pool holds N slots [N, HV, K, V].
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from reference.checks import (PAD_SLOT_ID, check, check_float, check_shape, check_slots_apart,
-                              sequence_bounds, slot_plan)
+                              sequence_bounds, slot_plan, spec_slot_plan)
 from reference.precision import ORACLE, Precision
 
 L2NORM_EPS = 1e-5
@@ -225,3 +226,60 @@ def chunk_gated_delta_rule(query, key, value, g, beta, initial_state, output_fin
             new_state[slots] = S
     return (precision.result(out[None], query.dtype),
             precision.result(new_state, initial_state.dtype))
+
+
+# --- §7 ---------------------------------------------------------------------------------------
+
+def fused_sigmoid_gating_delta_rule_update_spec(
+        A_log, dt_bias, q, k, v, a, b, state, spec_state_indices, num_accepted_tokens, cu_seqlens,
+        use_qk_l2norm_in_kernel=True, softplus_beta=1.0, softplus_threshold=20.0, *,
+        pad_slot_id: int = PAD_SLOT_ID, precision: Precision = ORACLE):
+    """Speculative decode: row i owns tokens cu_seqlens[i]:cu_seqlens[i+1] (at most S draft
+    tokens). Returns (out [T, HV, V], new pool [N, HV, K, V]).
+
+    Row i resumes from slot spec_state_indices[i, num_accepted_tokens[i] − 1], takes one gated
+    delta-rule step per token (gates from the token's own a, b), and stores the state after its
+    t-th token into slot spec_state_indices[i, t] (a pad entry stores nothing). A pad resume slot
+    makes the row a pad row: zeros out, no state read or written. The running state stays in the
+    compute precision between tokens; each stored state is rounded once, as it is stored.
+
+    Vectorised over rows and heads; the loop runs over draft positions.
+    """
+    check(q.dim() == 3, "q", f"expected shape [T, HK, K], got {list(q.shape)}")
+    check_gqa(q, k, v)
+    T, HK, K = q.shape
+    HV, V = v.shape[-2:]
+    check_shape(a, "a", [T, HV])
+    check_shape(b, "b", [T, HV])
+    check_gating(A_log, a, b, dt_bias, HV, softplus_beta)
+    check_pool(state, HV, K, V)
+    check(spec_state_indices.dim() == 2, "spec_state_indices",
+          f"expected shape [B, S], got {list(spec_state_indices.shape)}")
+    bounds = sequence_bounds(cu_seqlens, T, "cu_seqlens")
+    plan = spec_slot_plan(spec_state_indices, num_accepted_tokens, [n for _, n in bounds],
+                          state.shape[0], pad_slot_id)
+
+    up = precision.up
+    qh, kh, scale = prepare_qk(q, k, HV, use_qk_l2norm_in_kernel, L2NORM_EPS, precision)
+    g, beta = gates(up(A_log), up(a), up(b), up(dt_bias), softplus_beta, softplus_threshold)
+    vv = up(v)
+
+    new_state = precision.copy(state)
+    out = torch.zeros(T, HV, V, dtype=precision.compute)
+    live = [(start, n, resume, stores) for (start, n), (resume, stores) in zip(bounds, plan)
+            if resume is not None]
+    if live:
+        starts = torch.tensor([s for s, _, _, _ in live])
+        lengths = torch.tensor([n for _, n, _, _ in live])
+        S = new_state[[r for _, _, r, _ in live]]
+        for t in range(int(lengths.max())):
+            active = (lengths > t).nonzero().flatten()
+            tok = starts[active] + t
+            S[active], out[tok] = delta_rule_step(S[active], qh[tok], kh[tok], vv[tok], g[tok],
+                                                  beta[tok], scale)
+            for i in active.tolist():
+                slot = live[i][3][t]
+                if slot is not None:
+                    new_state[slot] = S[i]
+    return (precision.result(out, q.dtype),
+            precision.result(new_state, state.dtype))

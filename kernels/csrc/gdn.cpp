@@ -1,4 +1,5 @@
-// Gated delta net kernels (SPEC §1–2): gating, and the decode update (one token per row).
+// Gated delta net kernels (SPEC §1–3, §7): gating, the decode update (one token per row), the
+// chunked prefill and the speculative decode update (several draft tokens per row).
 //
 // Decode, per (row, v head), with the state S[k, v] of the row's slot (V contiguous):
 //   pass 1 reads S once and accumulates Sᵀk̂ and Sᵀq̂ of the *undecayed* state; since
@@ -77,11 +78,13 @@ std::tuple<Tensor, Tensor> fused_gdn_gating(const Tensor& A_log, const Tensor& a
 
 // ---- §2 decode ----------------------------------------------------------------------------------
 
-// One delta-rule step on one head's state S [K, V] (rows K, V contiguous), in place.
-// q, k: K fp32 values (normalised, q unscaled); returns o (V values) into `o`.
-template <typename S>
-void decode_head(S* state, int64_t K, int64_t V, const float* q, const float* k, const float* v,
-                 float decay, float beta, float scale, float* o) {
+// One delta-rule step on one head's state [K, V] (rows K, V contiguous). q, k: K fp32 values
+// (normalised, q unscaled); o receives V values. The state is read from `src` and the new state
+// written to `work` (fp32, when kWork) and, rounded, to `store` (when given). Any of them may be
+// the same memory: each element is read before it is written.
+template <typename SI, typename SO, bool kWork>
+void step_head(const SI* src, float* work, SO* store, int64_t K, int64_t V, const float* q,
+               const float* k, const float* v, float decay, float beta, float scale, float* o) {
   float kq = 0.f;
   for (int64_t i = 0; i < K; ++i) kq += k[i] * q[i];
   const Vec vdecay(decay), vbeta(beta), vscale(scale), vkq(kq);
@@ -89,7 +92,7 @@ void decode_head(S* state, int64_t K, int64_t V, const float* q, const float* k,
     const int64_t nv = std::min(kVChunk, V - v0);
     Vec sk[8], sq[8];  // Sᵀk̂ and Sᵀq̂ of the chunk (zero-filled: they are the accumulators)
     for (int64_t i = 0; i < K; ++i) {  // pass 1: read
-      const S* row = state + i * V + v0;
+      const SI* row = src + i * V + v0;
       const Vec ki(k[i]), qi(q[i]);
       for (int64_t j = 0; j * kVec < nv; ++j) {
         const Vec s = load_f(row + j * kVec, std::min(kVec, nv - j * kVec));
@@ -104,42 +107,113 @@ void decode_head(S* state, int64_t K, int64_t V, const float* q, const float* k,
       (vscale * at::vec::fmadd(delta[j], vkq, vdecay * sq[j])).store(o + v0 + j * kVec, m);
     }
     for (int64_t i = 0; i < K; ++i) {  // pass 2: write, the chunk still in cache
-      S* row = state + i * V + v0;
+      const SI* row = src + i * V + v0;
       const Vec ki(k[i]);
       for (int64_t j = 0; j * kVec < nv; ++j) {
-        const int64_t m = std::min(kVec, nv - j * kVec);
-        store_f(row + j * kVec, at::vec::fmadd(ki, delta[j], vdecay * load_f(row + j * kVec, m)), m);
+        const int64_t m = std::min(kVec, nv - j * kVec), at = i * V + v0 + j * kVec;
+        const Vec s = at::vec::fmadd(ki, delta[j], vdecay * load_f(row + j * kVec, m));
+        if constexpr (kWork) s.store(work + at, m);
+        if (store) store_f(store + at, s, m);
       }
     }
   }
 }
 
-void check_qkv(const Tensor& t, const char* arg, int64_t B) {
+// One delta-rule step on one head's state in place (decode).
+template <typename S>
+void decode_head(S* state, int64_t K, int64_t V, const float* q, const float* k, const float* v,
+                 float decay, float beta, float scale, float* o) {
+  step_head<S, S, false>(state, nullptr, state, K, V, q, k, v, decay, beta, scale, o);
+}
+
+// One token's q and k of one head as fp32 (l2-normalised when asked), and its v.
+template <typename T>
+void load_token(const T* qr, const T* kr, const T* vr, int64_t K, int64_t V, bool l2norm,
+                float* qf, float* kf, float* vf) {
+  float qn = 0.f, kn = 0.f;
+  for (int64_t i = 0; i < K; ++i) {
+    qf[i] = static_cast<float>(qr[i]);
+    kf[i] = static_cast<float>(kr[i]);
+    qn += qf[i] * qf[i];
+    kn += kf[i] * kf[i];
+  }
+  if (l2norm) {
+    const float iq = 1.f / std::sqrt(qn + kL2NormEps), ik = 1.f / std::sqrt(kn + kL2NormEps);
+    for (int64_t i = 0; i < K; ++i) qf[i] *= iq, kf[i] *= ik;
+  }
+  for (int64_t j = 0; j < V; ++j) vf[j] = static_cast<float>(vr[j]);
+}
+
+// The decay e^g and β of one token and head from its a, b (§1, with the softplus parameters).
+inline std::pair<float, float> token_gates(float a, float b, float A_log, float dt_bias, float sb,
+                                           float thr) {
+  return {std::exp(-std::exp(A_log) * softplus(a + dt_bias, sb, thr)), sigmoid(b)};
+}
+
+// q, k or v: [1, R, H, D] (decode and prefill), or [R, H, D] (tokens: speculative decode).
+void check_qkv(const Tensor& t, const char* arg, int64_t R, bool tokens) {
   check_cpu(t, arg);
   check_activation_dtype(t, arg);
-  CHECK_ARG(t.dim() == 4 && t.size(0) == 1, arg, "expected shape [1, B, H, D], got ", t.sizes());
-  CHECK_ARG(t.size(1) == B, arg, "expected ", B, " rows, got ", t.size(1));
+  if (tokens) {
+    CHECK_ARG(t.dim() == 3, arg, "expected shape [T, H, D], got ", t.sizes());
+  } else {
+    CHECK_ARG(t.dim() == 4 && t.size(0) == 1, arg, "expected shape [1, B, H, D], got ", t.sizes());
+  }
+  CHECK_ARG(t.size(-3) == R, arg, "expected ", R, " rows, got ", t.size(-3));
   CHECK_ARG(t.numel() == 0 || t.stride(-1) == 1, arg,
             "the head dim must be contiguous (stride(-1) == 1), got strides ", t.strides());
 }
 
-// q, k [1, R, HK, K] and v [1, R, HV, V] of one dtype with HV % HK == 0 (q's rank checked by the
-// caller, which names its rows); the names are the schema's. Returns {HK, K, HV, V}.
+// q, k [.., R, HK, K] and v [.., R, HV, V] of one dtype with HV % HK == 0 (q's rank checked by
+// the caller, which names its rows); the names are the schema's. Returns {HK, K, HV, V}.
 std::array<int64_t, 4> check_heads(const Tensor& q, const Tensor& k, const Tensor& v,
-                                   const char* qn, const char* kn, const char* vn) {
-  const int64_t R = q.size(1), HK = q.size(2), K = q.size(3);
-  check_qkv(q, qn, R);
-  check_qkv(k, kn, R);
+                                   const char* qn, const char* kn, const char* vn,
+                                   bool tokens = false) {
+  const int64_t R = q.size(-3), HK = q.size(-2), K = q.size(-1);
+  check_qkv(q, qn, R, tokens);
+  check_qkv(k, kn, R, tokens);
   CHECK_ARG(k.sizes() == q.sizes(), kn, "expected the shape of ", qn, " ", q.sizes(), ", got ",
             k.sizes());
-  check_qkv(v, vn, R);
-  const int64_t HV = v.size(2), V = v.size(3);
+  check_qkv(v, vn, R, tokens);
+  const int64_t HV = v.size(-2), V = v.size(-1);
   CHECK_ARG(HK > 0 && HV % HK == 0, vn, "v heads (", HV, ") must be a multiple of q/k heads (",
             HK, ")");
   for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{k, kn}, {v, vn}})
     CHECK_ARG(t.scalar_type() == q.scalar_type(), name, "expected ", qn, "'s dtype ",
               q.scalar_type(), ", got ", t.scalar_type());
   return {HK, K, HV, V};
+}
+
+// a, b [R, HV] of one activation dtype.
+void check_gate_inputs(const Tensor& a, const Tensor& b, int64_t R, int64_t HV) {
+  for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{a, "a"}, {b, "b"}}) {
+    check_cpu(t, name);
+    check_activation_dtype(t, name);
+    check_shape(t, {R, HV}, name);
+  }
+  CHECK_ARG(b.scalar_type() == a.scalar_type(), "b", "expected a's dtype ", a.scalar_type(),
+            ", got ", b.scalar_type());
+}
+
+// What decode and speculative decode check alike: q, k, v, a, b for R rows (decode: q [1, R, HK,
+// K]) or R tokens (speculative: q [R, HK, K]), A_log and dt_bias per v head, softplus_beta > 0, and
+// the pool. Returns the head sizes and the per-head A_log and dt_bias as fp32.
+struct StepArgs {
+  int64_t HK, K, HV, V, G;
+  std::vector<float> A, bias;
+};
+
+StepArgs check_step_args(const Tensor& A_log, const Tensor& dt_bias, const Tensor& q,
+                         const Tensor& k, const Tensor& v, const Tensor& a, const Tensor& b,
+                         const Tensor& state, double softplus_beta, bool tokens) {
+  const auto heads = check_heads(q, k, v, "q", "k", "v", tokens);
+  StepArgs s{heads[0], heads[1], heads[2], heads[3], heads[2] / heads[0], {}, {}};
+  check_gate_inputs(a, b, q.size(-3), s.HV);
+  s.A = head_vector(A_log, s.HV, "A_log");
+  s.bias = head_vector(dt_bias, s.HV, "dt_bias");
+  CHECK_ARG(softplus_beta > 0, "softplus_beta", "must be positive, got ", softplus_beta);
+  check_ssm_pool(state, s.HV, s.K, s.V, "state");
+  return s;
 }
 
 Tensor fused_sigmoid_gating_delta_rule_update(
@@ -150,20 +224,11 @@ Tensor fused_sigmoid_gating_delta_rule_update(
   check_cpu(q, "q");
   CHECK_ARG(q.dim() == 4 && q.size(0) == 1, "q", "expected shape [1, B, HK, K], got ", q.sizes());
   const int64_t B = q.size(1);
-  const auto heads = check_heads(q, k, v, "q", "k", "v");
-  const int64_t HK = heads[0], K = heads[1], HV = heads[2], V = heads[3];
-  const int64_t G = HV / HK;
-  for (const auto& [t, name] : {std::pair<const Tensor&, const char*>{a, "a"}, {b, "b"}}) {
-    check_cpu(t, name);
-    check_activation_dtype(t, name);
-    check_shape(t, {B, HV}, name);
-  }
-  CHECK_ARG(b.scalar_type() == a.scalar_type(), "b", "expected a's dtype ", a.scalar_type(),
-            ", got ", b.scalar_type());
-  const auto A = head_vector(A_log, HV, "A_log");
-  const auto bias = head_vector(dt_bias, HV, "dt_bias");
-  CHECK_ARG(softplus_beta > 0, "softplus_beta", "must be positive, got ", softplus_beta);
-  check_ssm_pool(state, HV, K, V, "state");
+  // (named copies, not a structured binding: lambdas below capture them)
+  const StepArgs args =
+      check_step_args(A_log, dt_bias, q, k, v, a, b, state, softplus_beta, /*tokens=*/false);
+  const int64_t K = args.K, HV = args.HV, V = args.V, G = args.G;
+  const std::vector<float>&A = args.A, &bias = args.bias;
   const auto sdt = state.scalar_type();
   if (cu_seqlens.has_value()) {
     auto cu = offsets(*cu_seqlens, B, "cu_seqlens");
@@ -195,24 +260,12 @@ Tensor fused_sigmoid_gating_delta_rule_update(
               std::fill(o, o + V, T(0));
               continue;
             }
-            const T* qr = qp + r * q.stride(1) + hk * q.stride(2);
-            const T* kr = kp + r * k.stride(1) + hk * k.stride(2);
-            const T* vr = vp + r * v.stride(1) + h * v.stride(2);
-            float qn = 0.f, kn = 0.f;
-            for (int64_t i = 0; i < K; ++i) {
-              qf[i] = static_cast<float>(qr[i]);
-              kf[i] = static_cast<float>(kr[i]);
-              qn += qf[i] * qf[i];
-              kn += kf[i] * kf[i];
-            }
-            if (use_qk_l2norm_in_kernel) {
-              const float iq = 1.f / std::sqrt(qn + kL2NormEps), ik = 1.f / std::sqrt(kn + kL2NormEps);
-              for (int64_t i = 0; i < K; ++i) qf[i] *= iq, kf[i] *= ik;
-            }
-            for (int64_t j = 0; j < V; ++j) vf[j] = static_cast<float>(vr[j]);
-            const float x = static_cast<float>(ap[r * a.stride(0) + h * a.stride(1)]) + bias[h];
-            const float decay = std::exp(-std::exp(A[h]) * softplus(x, sb, thr));
-            const float beta = sigmoid(static_cast<float>(bp[r * b.stride(0) + h * b.stride(1)]));
+            load_token(qp + r * q.stride(1) + hk * q.stride(2), kp + r * k.stride(1) + hk * k.stride(2),
+                       vp + r * v.stride(1) + h * v.stride(2), K, V, use_qk_l2norm_in_kernel,
+                       qf.data(), kf.data(), vf.data());
+            const auto [decay, beta] = token_gates(
+                static_cast<float>(ap[r * a.stride(0) + h * a.stride(1)]),
+                static_cast<float>(bp[r * b.stride(0) + h * b.stride(1)]), A[h], bias[h], sb, thr);
             decode_head<S>(sp + slots[r] * state.stride(0) + h * K * V, K, V, qf.data(), kf.data(),
                            vf.data(), decay, beta, scale, of.data());
             for (int64_t j = 0; j < V; ++j) o[j] = static_cast<T>(of[j]);
@@ -728,12 +781,149 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
   return out;
 }
 
+
+// ---- §7 speculative decode ---------------------------------------------------------------------
+//
+// Per (row, v head), one work item: the row's draft tokens run in order on an fp32 running state.
+// The first step reads the resume slot, every step writes the running state and, rounded, the
+// slot of its draft position (if any): the resume slot is read once and each stored state written
+// once. No two items touch one row's head, and the slot plan (below) keeps rows' slots apart.
+
+struct SpecRow {
+  int64_t start = 0, length = 0, resume = -1;  // resume -1: a pad row (or one without tokens)
+  std::vector<int64_t> stores;                  // per token: the slot it stores into, or -1
+};
+
+// SPEC §7's rules, with the reference's messages (reference/checks.py, spec_slot_plan).
+std::vector<SpecRow> spec_plan(const Tensor& indices, const Tensor& accepted,
+                               const std::vector<int64_t>& cu, int64_t n_slots) {
+  const char* arg = "spec_state_indices";
+  const int64_t B = indices.size(0), S = indices.size(1);
+  CHECK_ARG(static_cast<int64_t>(cu.size()) == B + 1, "cu_seqlens", "expected ", B + 1,
+            " offsets (B = ", B, " rows of ", arg, "), got ", cu.size());
+  for (int64_t r = 0; r < B; ++r)
+    CHECK_ARG(cu[r + 1] - cu[r] <= S, "cu_seqlens", "row ", r, " has ", cu[r + 1] - cu[r],
+              " tokens, more than the ", S, " draft positions of ", arg);
+  check_cpu(accepted, "num_accepted_tokens");
+  check_dtype(accepted, at::kInt, "num_accepted_tokens");
+  check_shape(accepted, {B}, "num_accepted_tokens");
+  const auto acc = accepted.accessor<int32_t, 1>();
+  const auto idx = indices.accessor<int32_t, 2>();
+  for (int64_t r = 0; r < B; ++r) {
+    CHECK_ARG(acc[r] >= 1 && acc[r] <= S, "num_accepted_tokens", acc[r], " at row ", r,
+              " is outside [1, ", S, "]");
+    for (int64_t t = 0; t < S; ++t)
+      CHECK_ARG(idx[r][t] == -1 || (idx[r][t] >= 0 && idx[r][t] < n_slots), arg, "index ",
+                idx[r][t], " at row ", r, ", position ", t, " is outside [0, ", n_slots,
+                ") and is not the pad slot id -1");
+  }
+  std::vector<SpecRow> plan(B);
+  std::vector<int64_t> owner(n_slots, -1), written(n_slots, -1);
+  for (int64_t r = 0; r < B; ++r) {
+    SpecRow& row = plan[r];
+    row.start = cu[r];
+    row.length = cu[r + 1] - cu[r];
+    row.stores.assign(row.length, -1);
+    const int64_t resume = idx[r][acc[r] - 1];
+    if (resume == -1 || row.length == 0) continue;
+    row.resume = resume;
+    auto own = [&](int64_t s) {
+      CHECK_ARG(owner[s] == -1 || owner[s] == r, arg, "slot ", s, " is used by rows ", owner[s],
+                " and ", r);
+      owner[s] = r;
+    };
+    own(resume);
+    for (int64_t t = 0; t < row.length; ++t) {
+      const int64_t s = idx[r][t];
+      if (s == -1) continue;
+      own(s);
+      CHECK_ARG(written[s] == -1, arg, "slot ", s, " is written at positions ", written[s],
+                " and ", t, " of row ", r);
+      written[s] = t;
+      row.stores[t] = s;
+    }
+  }
+  return plan;
+}
+
+Tensor fused_sigmoid_gating_delta_rule_update_spec(
+    const Tensor& A_log, const Tensor& dt_bias, const Tensor& q, const Tensor& k, const Tensor& v,
+    const Tensor& a, const Tensor& b, const Tensor& state, const Tensor& spec_state_indices,
+    const Tensor& num_accepted_tokens, const Tensor& cu_seqlens, bool use_qk_l2norm_in_kernel,
+    double softplus_beta, double softplus_threshold) {
+  check_cpu(q, "q");
+  CHECK_ARG(q.dim() == 3, "q", "expected shape [T, HK, K], got ", q.sizes());
+  const int64_t T = q.size(0);
+  // (named copies, not a structured binding: lambdas below capture them)
+  const StepArgs args =
+      check_step_args(A_log, dt_bias, q, k, v, a, b, state, softplus_beta, /*tokens=*/true);
+  const int64_t K = args.K, HV = args.HV, V = args.V, G = args.G;
+  const std::vector<float>&A = args.A, &bias = args.bias;
+  check_cpu(spec_state_indices, "spec_state_indices");
+  check_dtype(spec_state_indices, at::kInt, "spec_state_indices");
+  CHECK_ARG(spec_state_indices.dim() == 2, "spec_state_indices", "expected shape [B, S], got ",
+            spec_state_indices.sizes());
+  const auto cu = offsets(cu_seqlens, T, "cu_seqlens");
+  const auto plan = spec_plan(spec_state_indices, num_accepted_tokens, cu, state.size(0));
+  const int64_t B = spec_state_indices.size(0);
+
+  Tensor out = at::empty({T, HV, V}, q.options());
+  const float sb = static_cast<float>(softplus_beta), thr = static_cast<float>(softplus_threshold);
+  const float scale = 1.f / std::sqrt(static_cast<float>(K));
+  DISPATCH_ACTIVATION(q.scalar_type(), "fused_sigmoid_gating_delta_rule_update_spec", [&] {
+    using T_ = scalar_t;
+    DISPATCH_ACTIVATION(a.scalar_type(), "fused_sigmoid_gating_delta_rule_update_spec", [&] {
+      using TA = scalar_t;
+      DISPATCH_ACTIVATION(state.scalar_type(), "fused_sigmoid_gating_delta_rule_update_spec", [&] {
+        using S = scalar_t;
+        const T_ *qp = q.data_ptr<T_>(), *kp = k.data_ptr<T_>(), *vp = v.data_ptr<T_>();
+        const TA *ap = a.data_ptr<TA>(), *bp = b.data_ptr<TA>();
+        S* sp = state.data_ptr<S>();
+        T_* op = out.data_ptr<T_>();
+        at::parallel_for(0, B * HV, 1, [&](int64_t begin, int64_t end) {
+          std::vector<float> qf(K), kf(K), vf(V), of(V), work(K * V);
+          for (int64_t item = begin; item < end; ++item) {
+            const SpecRow& row = plan[item / HV];
+            const int64_t h = item % HV, hk = h / G;
+            if (row.resume < 0) {  // a pad row (or no tokens): zeros out, no state touched
+              for (int64_t t = row.start; t < row.start + row.length; ++t)
+                std::fill(op + (t * HV + h) * V, op + (t * HV + h + 1) * V, T_(0));
+              continue;
+            }
+            auto slot = [&](int64_t s) { return s < 0 ? nullptr : sp + s * state.stride(0) + h * K * V; };
+            for (int64_t i = 0; i < row.length; ++i) {
+              const int64_t t = row.start + i;
+              load_token(qp + t * q.stride(0) + hk * q.stride(1), kp + t * k.stride(0) + hk * k.stride(1),
+                         vp + t * v.stride(0) + h * v.stride(1), K, V, use_qk_l2norm_in_kernel,
+                         qf.data(), kf.data(), vf.data());
+              const auto [decay, beta] = token_gates(
+                  static_cast<float>(ap[t * a.stride(0) + h * a.stride(1)]),
+                  static_cast<float>(bp[t * b.stride(0) + h * b.stride(1)]), A[h], bias[h], sb, thr);
+              if (i == 0)  // from the resume slot
+                step_head<S, S, true>(slot(row.resume), work.data(), slot(row.stores[i]), K, V,
+                                      qf.data(), kf.data(), vf.data(), decay, beta, scale, of.data());
+              else         // from the running state
+                step_head<float, S, true>(work.data(), work.data(), slot(row.stores[i]), K, V,
+                                          qf.data(), kf.data(), vf.data(), decay, beta, scale,
+                                          of.data());
+              T_* o = op + (t * HV + h) * V;
+              for (int64_t j = 0; j < V; ++j) o[j] = static_cast<T_>(of[j]);
+            }
+          }
+        });
+      });
+    });
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(gdn_kernels, CPU, m) {
   m.impl("fused_gdn_gating", &fused_gdn_gating);
   m.impl("fused_sigmoid_gating_delta_rule_update", &fused_sigmoid_gating_delta_rule_update);
   m.impl("chunk_gated_delta_rule", &chunk_gated_delta_rule);
+  m.impl("fused_sigmoid_gating_delta_rule_update_spec", &fused_sigmoid_gating_delta_rule_update_spec);
 }
 
 }  // namespace gdn_kernels

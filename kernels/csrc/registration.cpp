@@ -15,6 +15,13 @@ TORCH_LIBRARY(gdn_kernels, m) {
       "Tensor v, Tensor a, Tensor b, Tensor(a!) state, Tensor state_indices, Tensor? cu_seqlens, "
       "bool use_qk_l2norm_in_kernel, float softplus_beta=1.0, float softplus_threshold=20.0) "
       "-> Tensor");
+  // Speculative decode (SPEC §7): q, k [T, HK, K], v [T, HV, V], a, b [T, HV]; the pool is written
+  // at the slots of spec_state_indices [B, S] (one per draft position).
+  m.def(
+      "fused_sigmoid_gating_delta_rule_update_spec(Tensor A_log, Tensor dt_bias, Tensor q, "
+      "Tensor k, Tensor v, Tensor a, Tensor b, Tensor(a!) state, Tensor spec_state_indices, "
+      "Tensor num_accepted_tokens, Tensor cu_seqlens, bool use_qk_l2norm_in_kernel, "
+      "float softplus_beta=1.0, float softplus_threshold=20.0) -> Tensor");
   m.def("causal_conv1d_weight_pack(Tensor weight) -> Tensor");
   m.def(
       "causal_conv1d_fwd(Tensor x, Tensor weight, Tensor? bias, Tensor(a!)? conv_states, "

@@ -28,8 +28,9 @@ GATING = "fused_gdn_gating"
 PACK = "causal_conv1d_weight_pack"
 FWD = "causal_conv1d_fwd"
 UPDATE = "causal_conv1d_update"
+SPEC = "fused_sigmoid_gating_delta_rule_update_spec"
 SHORT = {GATING: "gating", DECODE: "decode", PREFILL: "prefill", PACK: "pack", FWD: "fwd",
-         UPDATE: "update"}
+         UPDATE: "update", SPEC: "spec"}
 
 # Draws allowed per region. The rarest region below (prefill eps != 1e-5 under l2norm in regime
 # "small") is drawn in about 3% of cases and each chunk edge in about 5% (measured over 3000 random
@@ -60,6 +61,11 @@ def _pads(c: dict) -> bool:
     return -1 in c["slots"]
 
 
+def _spec_rows(c: dict):
+    """(tokens, accepted, slot row) of each row of a speculative-decode case."""
+    return zip(c["lengths"], c["accepted"], c["slots"])
+
+
 # --- chunk edges ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("length", [31, 32, 33, 63, 64, 65], ids=lambda n: f"length{n}")
@@ -75,6 +81,8 @@ def test_prefill_reaches_chunk_edge(length):
     _param(FWD, lambda c: c["states"] and c["indices_given"] and _pads(c),
            tag="cache_indices-with-states"),
     _param(UPDATE, lambda c: c["indices_given"] and _pads(c), tag="conv_state_indices"),
+    _param(SPEC, lambda c: any(n and row[a - 1] == -1 for n, a, row in _spec_rows(c)),
+           tag="spec_state_indices-resume"),
 ])
 def test_reaches_pad_rows(op, predicate):
     reach(op, "a pad row (-1 among the slot indices)", predicate)
@@ -82,12 +90,12 @@ def test_reaches_pad_rows(op, predicate):
 
 # --- K != V and GQA groups ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("op", [DECODE, PREFILL], ids=SHORT.get)
+@pytest.mark.parametrize("op", [DECODE, PREFILL, SPEC], ids=SHORT.get)
 def test_reaches_k_not_v(op):
     reach(op, "K != V", lambda c: c["K"] != c["V"])
 
 
-@pytest.mark.parametrize("op, group", [_param(op, g, tag=f"G{g}") for op in (DECODE, PREFILL)
+@pytest.mark.parametrize("op, group", [_param(op, g, tag=f"G{g}") for op in (DECODE, PREFILL, SPEC)
                                        for g in (1, 2, 3, 4)])
 def test_reaches_gqa_group(op, group):
     reach(op, f"GQA group size G={group}", lambda c: c["G"] == group)
@@ -112,21 +120,21 @@ def test_conv_reaches_underflow_regime(op, regime):
     reach(op, f'regime "{regime}"', lambda c: c["regime"] == regime)
 
 
-@pytest.mark.parametrize("op", [DECODE, PREFILL], ids=SHORT.get)
+@pytest.mark.parametrize("op", [DECODE, PREFILL, SPEC], ids=SHORT.get)
 def test_gdn_reaches_small_regime_under_l2norm(op):
     # "small": Σq², Σk² about eps, where eps changes the result; only under the in-kernel l2norm
     reach(op, 'regime "small" with use_qk_l2norm_in_kernel',
           lambda c: c["regime"] == "small" and c["l2norm"])
 
 
-@pytest.mark.parametrize("op", [GATING, DECODE, PREFILL, FWD, UPDATE], ids=SHORT.get)
+@pytest.mark.parametrize("op", [GATING, DECODE, PREFILL, FWD, UPDATE, SPEC], ids=SHORT.get)
 def test_reaches_large_regime(op):
     reach(op, 'regime "large"', lambda c: c["regime"] == "large")
 
 
 def test_every_op_with_a_regime_axis_is_checked_for_large():
     with_regime = {op for op, (defaults, _) in cases.BUILDERS.items() if "regime" in defaults}
-    assert with_regime == {GATING, DECODE, PREFILL, FWD, UPDATE}
+    assert with_regime == {GATING, DECODE, PREFILL, FWD, UPDATE, SPEC}
 
 
 # --- prefill eps and decay ---------------------------------------------------------------------
@@ -226,6 +234,7 @@ def test_reaches_every_view_of_every_input(op, arg, how):
 @pytest.mark.parametrize("op, arg", [
     _param(op, arg, tag=arg) for op, args in ((GATING, ("A_log", "a", "b", "dt_bias")),
                                               (DECODE, ("q", "k", "v", "a", "b")),
+                                              (SPEC, ("q", "k", "v", "a", "b")),
                                               (PREFILL, ("query", "key", "value", "g", "beta")),
                                               (FWD, ("x", "weight", "bias")),
                                               (UPDATE, ("x", "weight", "num_accepted_tokens")))
@@ -248,3 +257,35 @@ def test_conv_reaches_pad_ids_other_than_minus_one(op, pad_id):
     reach(op, f"pad_slot_id {pad_id} with a pad row",
           lambda c: c["pad_slot_id"] == pad_id and c["indices_given"] and _pads(c)
           and c.get("states", True))
+
+
+# --- speculative decode (SPEC §7) ----------------------------------------------------------------
+
+@pytest.mark.parametrize("S", range(1, 9), ids=lambda S: f"S{S}")
+def test_spec_reaches_draft_positions(S):
+    reach(SPEC, f"S = {S} with a full row", lambda c: c["S"] == S and S in c["lengths"])
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_spec_reaches_every_resume_position(where):
+    """A live row with tokens resuming from the first, an inner, or the last draft position."""
+    def at(a, S):
+        return {"first": a == 1, "middle": 1 < a < S, "last": a == S and S > 1}[where]
+    reach(SPEC, f"a live row resuming from the {where} position",
+          lambda c: any(n and row[a - 1] != -1 and at(a, c["S"]) for n, a, row in _spec_rows(c)))
+
+
+@pytest.mark.parametrize("region, predicate", [
+    ("a row with fewer tokens than S", lambda c: any(0 < n < c["S"] for n in c["lengths"])),
+    ("a row with no tokens", lambda c: 0 in c["lengths"] and c["S"] > 1),
+    ("a live row resuming past its last token",
+     lambda c: any(0 < n < a and row[a - 1] != -1 for n, a, row in _spec_rows(c))),
+    ("a live row with a pad write position among its tokens",
+     lambda c: any(row[a - 1] != -1 and -1 in row[:n] for n, a, row in _spec_rows(c))),
+    ("a bf16 state with two or more stored positions",
+     lambda c: c["state_dtype"] == "bf16" and max(c["lengths"]) >= 2),
+    ("an fp16 state with two or more stored positions",
+     lambda c: c["state_dtype"] == "fp16" and max(c["lengths"]) >= 2),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_spec_reaches(region, predicate):
+    reach(SPEC, region, predicate)

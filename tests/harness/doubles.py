@@ -77,6 +77,13 @@ class Aborting(Backend):
         os.abort()
 
 
+class WithoutGating(FP32Reference):
+    """Right on every op it has, but without fused_gdn_gating (like vLLM's older x86 builds, which
+    lack the fused conv ops): that op's property test must be skipped, its pinned cases recorded
+    as unsupported rows."""
+    OPS = {op: c for op, c in ALL_OPS.items() if op != "fused_gdn_gating"}
+
+
 class Hanging(Backend):
     OPS = ALL_OPS
 

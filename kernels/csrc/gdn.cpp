@@ -14,6 +14,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <type_traits>
 
 namespace gdn_kernels {
 namespace {
@@ -80,9 +81,10 @@ std::tuple<Tensor, Tensor> fused_gdn_gating(const Tensor& A_log, const Tensor& a
 
 // One delta-rule step on one head's state [K, V] (rows K, V contiguous). q, k: K fp32 values
 // (normalised, q unscaled); o receives V values. The state is read from `src` and the new state
-// written to `work` (fp32, when kWork) and, rounded, to `store` (when given). Any of them may be
-// the same memory: each element is read before it is written.
-template <typename SI, typename SO, bool kWork>
+// written to `work` (fp32, when kWork) and, rounded, to `store` (when kStore). Any of them may be
+// the same memory: each element is read before it is written. (Compile-time flags: a branch per
+// vector in the write pass cost the decode kernel ~20% at one row.)
+template <typename SI, typename SO, bool kWork, bool kStore>
 void step_head(const SI* src, float* work, SO* store, int64_t K, int64_t V, const float* q,
                const float* k, const float* v, float decay, float beta, float scale, float* o) {
   float kq = 0.f;
@@ -113,7 +115,7 @@ void step_head(const SI* src, float* work, SO* store, int64_t K, int64_t V, cons
         const int64_t m = std::min(kVec, nv - j * kVec), at = i * V + v0 + j * kVec;
         const Vec s = at::vec::fmadd(ki, delta[j], vdecay * load_f(row + j * kVec, m));
         if constexpr (kWork) s.store(work + at, m);
-        if (store) store_f(store + at, s, m);
+        if constexpr (kStore) store_f(store + at, s, m);
       }
     }
   }
@@ -123,7 +125,7 @@ void step_head(const SI* src, float* work, SO* store, int64_t K, int64_t V, cons
 template <typename S>
 void decode_head(S* state, int64_t K, int64_t V, const float* q, const float* k, const float* v,
                  float decay, float beta, float scale, float* o) {
-  step_head<S, S, false>(state, nullptr, state, K, V, q, k, v, decay, beta, scale, o);
+  step_head<S, S, false, true>(state, nullptr, state, K, V, q, k, v, decay, beta, scale, o);
 }
 
 // One token's q and k of one head as fp32 (l2-normalised when asked), and its v.
@@ -899,13 +901,21 @@ Tensor fused_sigmoid_gating_delta_rule_update_spec(
               const auto [decay, beta] = token_gates(
                   static_cast<float>(ap[t * a.stride(0) + h * a.stride(1)]),
                   static_cast<float>(bp[t * b.stride(0) + h * b.stride(1)]), A[h], bias[h], sb, thr);
-              if (i == 0)  // from the resume slot
-                step_head<S, S, true>(slot(row.resume), work.data(), slot(row.stores[i]), K, V,
-                                      qf.data(), kf.data(), vf.data(), decay, beta, scale, of.data());
-              else         // from the running state
-                step_head<float, S, true>(work.data(), work.data(), slot(row.stores[i]), K, V,
-                                          qf.data(), kf.data(), vf.data(), decay, beta, scale,
-                                          of.data());
+              // From the resume slot first, then from the running state; stored if the
+              // position has a slot.
+              S* store = slot(row.stores[i]);
+              auto step = [&](auto from_slot, auto stores) {
+                using SI = std::conditional_t<decltype(from_slot)::value, S, float>;
+                const SI* src;
+                if constexpr (decltype(from_slot)::value) src = slot(row.resume);
+                else src = work.data();
+                step_head<SI, S, true, decltype(stores)::value>(src, work.data(), store, K, V,
+                    qf.data(), kf.data(), vf.data(), decay, beta, scale, of.data());
+              };
+              using Yes = std::true_type;
+              using No = std::false_type;
+              if (i == 0) store ? step(Yes{}, Yes{}) : step(Yes{}, No{});
+              else store ? step(No{}, Yes{}) : step(No{}, No{});
               T_* o = op + (t * HV + h) * V;
               for (int64_t j = 0; j < V; ++j) o[j] = static_cast<T_>(of[j]);
             }

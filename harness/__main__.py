@@ -145,6 +145,20 @@ def _html(args) -> int:
     return 0
 
 
+def _matrix(args) -> int:
+    from harness import backends, report, survey
+    documents = dict(pair.split("=", 1) for pair in args.known)
+    unavailable = {name: backends.make(name).available() or "?" for name in args.unavailable}
+    table = survey.matrix([report.read(r) for r in args.reports], documents, unavailable)
+    print(survey.render(table))
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"matrix: {args.out}")
+    if args.markdown:
+        print(survey.markdown(table))
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["accuracy"]:           # its own options (harness/accuracy.py)
@@ -178,6 +192,16 @@ def main(argv=None) -> int:
     h.add_argument("--baseline", help="an older report to compare with (triage, score scatter)")
     h.add_argument("--out", help="the page's path (default: the report's, with .html)")
     h.set_defaults(fn=_html)
+    m = sub.add_parser("matrix", help="op x backend over survey reports: cases per status, worst "
+                                      "score, distinct findings")
+    m.add_argument("reports", nargs="*")
+    m.add_argument("--known", action="append", default=[], metavar="BACKEND=DOC",
+                   help="a backend's findings document (repeatable)")
+    m.add_argument("--unavailable", action="append", default=[], metavar="BACKEND",
+                   help="a backend that did not run: listed with its reason (repeatable)")
+    m.add_argument("--out", help="write the matrix as CSV here")
+    m.add_argument("--markdown", action="store_true", help="print it as a Markdown table too")
+    m.set_defaults(fn=_matrix)
     args = p.parse_args(argv)
     return args.fn(args)
 

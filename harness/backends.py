@@ -69,6 +69,11 @@ class Backend:
         across every axis it does support."""
         return self.NEAREST[op](dict(case)) if op in self.NEAREST else None
 
+    def emulated(self, op: str, arg: str) -> str | None:
+        """Why an error input aimed at `arg` says nothing about this backend (its adapter emulates
+        that argument: harness/peers.py), or None."""
+        return None
+
     def baseline(self, op: str, variant: str) -> Callable | None:
         """The same-precision baseline a variant is judged against, when not the op's reference."""
         return self.VARIANT_BASELINES.get((op, variant))
@@ -433,3 +438,8 @@ VLLM.LIMITS = {op: tuple((p, f"vLLM limit: {why}") for p, why in limits)
 VLLM.NEAREST = _NEAREST
 for _build in (VLLM, VLLMAVX512, VLLMAVX2):
     BACKENDS[_build.name] = _build
+
+
+# The pure-PyTorch implementations surveyed besides (transformers, causal-conv1d, fla, vLLM's conv
+# fallbacks) register themselves here.
+from harness import peers  # noqa: E402,F401

@@ -69,9 +69,9 @@ class Backend:
         across every axis it does support."""
         return self.NEAREST[op](dict(case)) if op in self.NEAREST else None
 
-    def emulated(self, op: str, arg: str) -> str | None:
-        """Why an error input aimed at `arg` says nothing about this backend (its adapter emulates
-        that argument: harness/peers.py), or None."""
+    def emulated(self, op: str, arg: str, kwargs: dict | None = None) -> str | None:
+        """Why an error input aimed at `arg` (its spoiled arguments: `kwargs`) says nothing about
+        this backend (its adapter emulates that argument: harness/peers.py), or None."""
         return None
 
     def baseline(self, op: str, variant: str) -> Callable | None:

@@ -155,9 +155,14 @@ class _PythonBackend(Backend):
     def __init__(self):
         self._lib = None
 
-    def emulated(self, op: str, arg: str) -> str | None:
-        if arg in self.EMULATED.get(op, ()):
-            return (f"{self.name} takes no {arg} argument (the adapter emulates or drops it), so "
+    def emulated(self, op: str, arg: str, kwargs: dict | None = None) -> str | None:
+        listed = self.EMULATED.get(op, ())
+        # an argument it does not take, or a flag it does not take set by the error input
+        # (e.g. is_weight_packed: the library never sees it, so the error cannot show)
+        why = arg if arg in listed else next(
+            (a for a in listed if (kwargs or {}).get(a) is True), None)
+        if why:
+            return (f"{self.name} takes no {why} argument (the adapter emulates or drops it), so "
                     f"an error in it would be the adapter's")
         return None
 
@@ -223,8 +228,10 @@ class Transformers(_PythonBackend):
     EMULATED = {
         "fused_sigmoid_gating_delta_rule_update": ("state_indices", "cu_seqlens"),
         "chunk_gated_delta_rule": ("cu_seqlens", "initial_state_indices", "head_first"),
-        "causal_conv1d_update": ("conv_state_indices", "pad_slot_id", "num_accepted_tokens"),
-        "causal_conv1d_fwd": ("query_start_loc",),
+        # the pool is the adapter's (the function gets each live slot's copy)
+        "causal_conv1d_update": ("conv_states", "conv_state_indices", "pad_slot_id",
+                                 "num_accepted_tokens", "is_weight_packed"),
+        "causal_conv1d_fwd": ("query_start_loc", "is_weight_packed"),
         "fused_gdn_gating": ("softplus_beta", "softplus_threshold"),
     }
 
@@ -305,7 +312,8 @@ class Transformers(_PythonBackend):
             return fn(x, weight, bias, activation=act)
         out = torch.empty(x.shape, dtype=x.dtype)
         for s, e in sequences(query_start_loc, x.shape[1]):
-            out[:, s:e] = fn(x[None, :, s:e], weight, bias, activation=act)[0]   # empty ones too
+            if e > s:           # no state: an empty sequence has nothing to compute
+                out[:, s:e] = fn(x[None, :, s:e], weight, bias, activation=act)[0]
         return out
 
 
@@ -361,8 +369,9 @@ class CausalConv1d(_PythonBackend):
            "causal_conv1d_update": OpCall("causal_conv1d_update")}
     EMULATED = {
         "causal_conv1d_fwd": ("query_start_loc", "cache_indices", "has_initial_state", "conv_states",
-                              "pad_slot_id"),
-        "causal_conv1d_update": ("conv_state_indices", "pad_slot_id", "num_accepted_tokens"),
+                              "pad_slot_id", "is_weight_packed"),
+        "causal_conv1d_update": ("conv_states", "conv_state_indices", "pad_slot_id",
+                                 "num_accepted_tokens", "is_weight_packed"),
     }
     LIMITS = {"causal_conv1d_update": (_PACKED, _SPEC_CONV), "causal_conv1d_fwd": (_PACKED,)}
     NEAREST = {"causal_conv1d_update": Transformers.NEAREST["causal_conv1d_update"],
@@ -397,7 +406,9 @@ class CausalConv1d(_PythonBackend):
         out = torch.empty(x.shape, dtype=x.dtype)
         for i in range(n):
             xs = x[None, :, seqs[i][0]:seqs[i][1]] if varlen else x[i:i + 1]
-            slot = slots[i]           # an empty sequence is called too: its history still moves
+            slot = slots[i]
+            if slot is None and xs.shape[-1] == 0:
+                continue        # nothing to compute; with a slot it is called: its history moves
             init = None
             if slot is not None and has_initial_state is not None and bool(has_initial_state[i]):
                 init = conv_states[slot, :, :W - 1][None]
@@ -508,7 +519,8 @@ class VLLMFallback(_PythonBackend):
                                    "'speculative decode not supported without a wide conv-state cache')"),
         ),
     }
-    EMULATED = {"causal_conv1d_update": ("num_accepted_tokens",)}
+    EMULATED = {"causal_conv1d_update": ("num_accepted_tokens", "is_weight_packed"),
+                "causal_conv1d_fwd": ("is_weight_packed",)}
     NEAREST = {"causal_conv1d_fwd": lambda c: dict(c, packed=False, states=True, varlen=True),
                "causal_conv1d_update": Transformers.NEAREST["causal_conv1d_update"]}
 

@@ -245,7 +245,7 @@ def run_error_input(op: str, backend: backends.Backend, variant: str, err: Error
             if not str(e).startswith(err.arg):
                 return row(status="error",
                            reason=f"the reference blamed another argument: {_first_line(e)}")
-    why = backend.unsupported(op, full, variant) or backend.emulated(op, err.arg)
+    why = backend.unsupported(op, full, variant) or backend.emulated(op, err.arg, kwargs)
     if why:
         return row(status="unsupported", reason=why)
     try:

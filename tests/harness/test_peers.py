@@ -492,7 +492,8 @@ def test_transformers_conv_update(case):
 def test_transformers_conv_prefill(case):
     adapter, calls = stubbed(peers.Transformers, transformers_stub)
     run(adapter, "causal_conv1d_fwd", {"dtype": "fp32", **case}, ulps=0)
-    n = len(case["lengths"]) if case["varlen"] else 1       # empty sequences are called too
+    # no conv state: an empty sequence has nothing to compute and is not called
+    n = sum(1 for n in case["lengths"] if n) if case["varlen"] else 1
     assert calls == ["causal_conv1d_fn"] * n
 
 
@@ -529,7 +530,11 @@ _FWD_CASES = [
 def test_causal_conv1d_prefill(case):
     adapter, calls = stubbed(peers.CausalConv1d, causal_conv1d_stub)
     run(adapter, "causal_conv1d_fwd", {"dtype": "fp32", **case}, ulps=0)
-    assert calls == ["causal_conv1d_ref"] * len(case["lengths"])   # empty sequences too
+    # an empty sequence is called when it has a slot (its history moves), else skipped
+    full = cases.complete("causal_conv1d_fwd", case)
+    slotted = [full.get("states", True) and s != -1 for s in full["slots"]]
+    assert calls == ["causal_conv1d_ref"] * sum(1 for n, has in zip(full["lengths"], slotted)
+                                               if n or has)
 
 
 def test_causal_conv1d_prefill_empty_sequence_without_history():
@@ -624,6 +629,18 @@ def test_emulated_names_listed_arguments_only(cls):
             assert adapter.emulated(op, arg) is None
     assert adapter.emulated("no_such_op", "x") is None
     assert Backend().emulated("chunk_gated_delta_rule", "initial_state_indices") is None
+
+
+@pytest.mark.parametrize("cls", [peers.Transformers, peers.CausalConv1d, peers.VLLMFallback])
+def test_a_flag_the_library_does_not_take_set_by_an_error_input_is_emulated(cls):
+    """E.g. "packed weight of width 3" aims at weight but sets is_weight_packed, which the
+    library never sees: the row would test the adapter's drop, not the library."""
+    adapter = cls()
+    for op in ("causal_conv1d_fwd", "causal_conv1d_update"):
+        kw = cases.build(op, {})
+        assert adapter.emulated(op, "weight", kw) is None
+        why = adapter.emulated(op, "weight", dict(kw, is_weight_packed=True))
+        assert why and "is_weight_packed" in why
 
 
 def _error_input(arg, name_has):

@@ -130,7 +130,7 @@ CAUSAL_CONV1D_ENV = {"CAUSAL_CONV1D_SKIP_CUDA_BUILD": "TRUE", "CAUSAL_CONV1D_FOR
 @nox.session
 def survey(session: nox.Session) -> None:
     """Every implementation on the same cases under the same policy: the property suite (`ci`
-    profile, --survey) on our kernels, on the vLLM build this CPU loads, and on each of
+    profile, --survey) on our kernels, on each vLLM build this CPU can load, and on each of
     SURVEY_PEERS, one pytest run and one report per backend (reports/survey-<time>-<backend>.csv;
     each backend in its own processes: two vLLM `_C` libraries cannot share one). A backend that
     cannot run here is listed with the reason and its install command. Then the matrix (op x
@@ -148,11 +148,14 @@ def survey(session: nox.Session) -> None:
         silent=True))
     if not vllm:    # nox --install-only
         return
-    documents = {vllm: VLLM_BUILDS[vllm][1]} if vllm in VLLM_BUILDS else {}
+    documents = {b: doc for b, (_, doc) in VLLM_BUILDS.items()}
     documents.update(SURVEY_PEERS)
     stamp = time.strftime("survey-%Y%m%d-%H%M%S")
     reports, missing = [], []
-    for backend in ("ours", vllm, *SURVEY_PEERS):
+    # every vLLM build this CPU can load (an AVX512-BF16 machine runs all three; here the others
+    # are listed as unavailable, with the reason), the one vLLM itself loads first
+    builds = (vllm, *(b for b in ("vllm", "vllm-avx512", "vllm-avx2") if b != vllm))
+    for backend in ("ours", *builds, *SURVEY_PEERS):
         why = _last_line(session.run(
             "python", "-c", f"from harness.backends import make; print(make({backend!r}).available() or '')",
             silent=True))

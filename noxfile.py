@@ -2,6 +2,7 @@
 CI (.ci/run) runs both."""
 
 import time
+from pathlib import Path
 
 import nox
 
@@ -175,6 +176,9 @@ def survey(session: nox.Session) -> None:
     for backend, path in reports:
         if backend == "ours":
             session.run("python", "-m", "harness", "summary", "--strict", path)
+        elif backend in documents and not Path(documents[backend]).exists():
+            session.error(f"{backend}'s findings document {documents[backend]} does not exist: "
+                          f"classify the rows of {path} there")
         elif backend in documents:
             session.run("python", "-m", "harness", "findings", path, "--known", documents[backend],
                         "--strict")

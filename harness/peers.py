@@ -122,8 +122,8 @@ def live_rows(indices: torch.Tensor | None, rows: int, pad_slot_id: int = -1) ->
 
 
 def _index(pairs):
-    rows = torch.tensor([r for r, _ in pairs], dtype=torch.long)
-    slots = torch.tensor([s for _, s in pairs], dtype=torch.long)
+    rows = torch.tensor([r for r, _ in pairs], dtype=torch.long).reshape(-1)
+    slots = torch.tensor([s for _, s in pairs], dtype=torch.long).reshape(-1)
     return rows, slots
 
 
@@ -262,19 +262,21 @@ class Transformers(_PythonBackend):
                                                state_indices, cu_seqlens=None,
                                                use_qk_l2norm_in_kernel=True, softplus_beta=1.0,
                                                softplus_threshold=20.0):
+        # The whole batch goes to the library, as the layer calls it (so a wrong shape meets the
+        # library's code, not the adapter's); a pad row starts from zeros and its results are
+        # dropped.
         B, HV, V = v.shape[1], v.shape[2], v.shape[3]
-        out = torch.zeros(B, 1, HV, V, dtype=v.dtype)
-        pairs = live_rows(state_indices, B)
-        if not pairs:
-            return out
-        rows, slots = _index(pairs)
-        g, beta = self._gates(A_log, dt_bias, a[rows], b[rows])       # [n, HV]
+        rows, slots = _index(live_rows(state_indices, B))
+        init = state.new_zeros((B, *state.shape[1:]))
+        init[rows] = state[slots]
+        g, beta = self._gates(A_log, dt_bias, a, b)                   # [B, HV]
         o, final = self.lib().torch_recurrent_gated_delta_rule(
-            q[0, rows, None], k[0, rows, None], v[0, rows, None], g[:, None], beta[:, None],
-            initial_state=state[slots], output_final_state=True,
+            q[0, :, None], k[0, :, None], v[0, :, None], g[:, None], beta[:, None],
+            initial_state=init, output_final_state=True,
             use_qk_l2norm_in_kernel=use_qk_l2norm_in_kernel)
-        out[rows] = o
-        state[slots] = final.to(state.dtype)
+        out = torch.zeros(B, 1, HV, V, dtype=v.dtype)
+        out[rows] = o[rows]
+        state[slots] = final[rows].to(state.dtype)
         return out
 
     def chunk_gated_delta_rule(self, query, key, value, g, beta, initial_state, output_final_state,

@@ -221,8 +221,11 @@ def _repeats(spec: OpSpec, backend: backends.Backend, variant: str, case: dict, 
 
 def names(message: str, arg: str) -> bool:
     """Whether an error message names the argument: as a whole word (so `b` is not found in
-    "shape"), with underscores also matching spaces ("head first" names head_first)."""
+    "shape"), with underscores also matching spaces ("head first" names head_first), outside
+    PyTorch's "size of tensor a (3) must match the size of tensor b (2)"."""
     words = r"[_ ]".join(re.escape(w) for w in arg.split("_"))
+    # PyTorch's broadcast error names its operands "tensor a" and "tensor b", not arguments
+    message = re.sub(r"\bsize of tensor [ab] \(\d+\)", "", message)
     return re.search(rf"(?<![A-Za-z0-9_]){words}(?![A-Za-z0-9_])", message) is not None
 
 

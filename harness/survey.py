@@ -6,6 +6,8 @@ A backend that could not run is one row with the reason."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from harness import known, report
@@ -17,7 +19,8 @@ def matrix(reports: list[pd.DataFrame], documents: dict[str, str] | None = None,
            unavailable: dict[str, str] | None = None) -> pd.DataFrame:
     """`reports`: survey reports (any backends); `documents`: backend -> its findings document;
     `unavailable`: backend -> why it did not run."""
-    documents = documents or {}
+    missing = {b: d for b, d in (documents or {}).items() if not Path(d).exists()}
+    documents = {b: d for b, d in (documents or {}).items() if b not in missing}
     df = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame(columns=["op", "backend"])
     rows = []
     for backend, part in df.groupby("backend", sort=False):
@@ -41,6 +44,8 @@ def matrix(reports: list[pd.DataFrame], documents: dict[str, str] | None = None,
                          "worst_score": ran.max() if ran.notna().any() else float("nan"),
                          "findings": found, "unclassified": unexplained,
                          "note": "" if backend in documents or not len(bad)
+                         else f"findings document {missing[backend]} is missing: every bad row "
+                              f"counts as unclassified" if backend in missing
                          else "no findings document: every bad row counts as unclassified"})
     for backend, why in (unavailable or {}).items():
         rows.append({"op": "*", "backend": backend, "note": f"unavailable: {why}"})

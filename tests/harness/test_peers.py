@@ -428,7 +428,8 @@ def test_transformers_decode(case):
                         ulps=4, norm_wise=True)
     pads = [r for r, s in enumerate(full["slots"]) if s == -1]
     assert torch.count_nonzero(got["out"][pads]) == 0
-    assert calls == ([] if len(pads) == full["B"] else ["torch_recurrent_gated_delta_rule"])
+    # the whole batch in one call, as the layer makes it (pad rows from zeros, results dropped)
+    assert calls == ["torch_recurrent_gated_delta_rule"]
 
 
 _PREFILL_CASES = [

@@ -52,6 +52,12 @@ def test_error_inputs_pass_on_the_reference_and_fail_on_a_backend_that_accepts(i
     ("causal_conv1d_weight_pack: support only width of 4", "weight", False),  # inside an identifier
     ("initial_state_indices: expected int32", "initial_state", False),
     ("conv_states[2] is out of range", "conv_states", True),
+    # PyTorch's broadcast message calls its two operands "tensor a" and "tensor b": no argument
+    ("The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0",
+     "b", False),
+    ("The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 0",
+     "a", False),
+    ("b: the size of tensor a (3) must match", "b", True),
 ])
 def test_an_error_message_names_its_argument_as_a_word(message, arg, named):
     assert names(message, arg) is named

@@ -248,6 +248,19 @@ class Transformers(_PythonBackend):
     def describe(self):
         return f"transformers {_version('transformers')} modeling_qwen3_next.py (torch path)"
 
+    def emulated(self, op, arg, kwargs=None):
+        """Besides EMULATED: the decode's q, k, v are re-laid from the contract's [1, B, H, D] to
+        the layer's [B, 1, H, D] by the adapter, so an error input giving them another layout
+        tests that re-laying, not the library (a wrong head count or size still reaches it)."""
+        why = super().emulated(op, arg, kwargs)
+        if why or op != "fused_sigmoid_gating_delta_rule_update" or not kwargs:
+            return why
+        bad = [n for n in ("q", "k", "v") if torch.is_tensor(kwargs.get(n))
+               and (kwargs[n].dim() != 4 or kwargs[n].shape[0] != 1)]
+        return (f"{self.name} takes q, k, v as [B, 1, H, D]; the adapter re-lays the contract's "
+                f"[1, B, H, D], so {', '.join(bad)} in another layout would test the adapter"
+                if bad else None)
+
     def _gates(self, A_log, dt_bias, a, b):
         scope = {"self": SimpleNamespace(A_log=A_log, dt_bias=dt_bias), "a": a, "b": b,
                  "F": F, "torch": torch}

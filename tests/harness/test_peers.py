@@ -675,3 +675,16 @@ def test_error_input_on_another_argument_reaches_the_library():
     row = run_error_input("chunk_gated_delta_rule", adapter, "naive_recurrent",
                           _error_input("g", "bf16"))
     assert calls == ["called"] and row["status"] == "pass", row
+
+
+def test_transformers_decode_qkv_in_another_layout_tests_the_adapter():
+    """The adapter re-lays the decode's q, k, v ([1, B, H, D] -> the layer's [B, 1, H, D]): an
+    error input in another layout would test that, so it is unsupported; a wrong size in the
+    contract's layout still reaches the library."""
+    adapter = peers.Transformers()
+    op = "fused_sigmoid_gating_delta_rule_update"
+    kw = cases.build(op, {"B": 3})
+    assert adapter.emulated(op, "q", kw) is None
+    assert adapter.emulated(op, "k", dict(kw, k=kw["k"][..., :-1])) is None
+    why = adapter.emulated(op, "q", dict(kw, q=kw["q"].transpose(0, 1)))
+    assert why and "q in another layout" in why

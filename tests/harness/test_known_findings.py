@@ -69,3 +69,22 @@ def test_a_malformed_finding_is_an_error(tmp_path):
     doc.write_text("```finding\nid: A\nclass: bug\ntitle: t\nrows: op == 'x'\n```\n")
     with pytest.raises(ValueError, match="class must be one of"):
         known.load(doc)
+
+
+# The surveyed peers (nox -s survey): each document must explain every bad row of the report it
+# was written against (committed as that library's baseline), and its repros must be replayable.
+PEER_DOCS = {"fla": "fla-0.6.0", "causal-conv1d": "causal-conv1d-1.7.0",
+             "vllm-fallback": "vllm-fallback-0.32.0", "transformers": "transformers-5.25.0"}
+
+
+@pytest.mark.parametrize("backend", sorted(PEER_DOCS))
+def test_each_survey_document_explains_every_bad_row_of_its_committed_report(backend):
+    from harness import report
+    found = known.load(DOCS_DIR / f"{backend}-findings.md")
+    df = report.read(DOCS_DIR.parent / "reports" / f"{PEER_DOCS[backend]}.csv")
+    label = known.classify(df, found)
+    assert len(label) and (label == "").sum() == 0
+    assert set(label) == {f.id for f in found}          # and no finding is without rows
+    for f in found:
+        for command, _, _ in f.repros:
+            assert known.repro_request(command)[2] == backend, (f.id, command)

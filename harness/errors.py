@@ -11,6 +11,13 @@ are part of what they ship).
 Per op, entries start from the pinned cases with the hazards on (cases/pinned.py), then from the
 small cases of the unit tests this catalogue absorbed (below), then the limits of our kernels. A
 name is unique within its op: it is the test id and the handle of a repro line (`--error 'name'`).
+
+Every op covers, where it has the argument: offsets not starting at 0, decreasing, ending before or
+past the token count, of the wrong length, dtype or rank; slot indices far out of range, shared,
+of the wrong dtype, length or rank; one tensor on the meta device among CPU tensors; pools whose
+slots, or elements inside a slot, share memory; a wrong rank and dtype for each tensor; None where
+an optional is required; and huge sizes (broadcast, so the input itself allocates nothing) that
+must be refused before anything of their size is allocated.
 """
 
 from __future__ import annotations
@@ -61,10 +68,43 @@ def _all(*spoils):
     return spoil
 
 
+def _meta(name, value=None):
+    """kwargs[name] (or `value`, for an optional the case leaves out) on the meta device, among
+    CPU tensors: a meta argument sends the call to the op's Meta kernel, not the CPU one."""
+    def make(kw):
+        t = kw[name] if value is None else torch.tensor(value, dtype=I32)
+        return t.to("meta")
+    return _set(name, make)
+
+
+def _stretched(name, dim, n):
+    """kwargs[name] with dimension `dim` broadcast to n entries from its first (stride 0: nothing
+    is allocated, however large n is; the other strides are kept, so layout checks still pass)."""
+    def make(kw):
+        t = kw[name].narrow(dim, 0, 1)
+        return t.expand(*t.shape[:dim], n, *t.shape[dim + 1:])
+    return _set(name, make)
+
+
+def _broadcast(name, *shape, dtype=torch.int32):
+    """kwargs[name] = zeros of `shape` as one broadcast element (nothing allocated)."""
+    return _set(name, lambda kw: torch.zeros((), dtype=dtype).expand(*shape))
+
+
+def _strided(name, size, shape, strides, dtype=None):
+    """kwargs[name] = a view of `shape` and `strides` into `size` zeros (e.g. overlapping)."""
+    return _set(name, lambda kw: torch.zeros(size, dtype=dtype or kw[name].dtype)
+                .as_strided(shape, strides))
+
+
 OURS = ("ours",)
 I32, I64, F32, F64, BF16 = torch.int32, torch.int64, torch.float32, torch.float64, torch.bfloat16
 ACT = "expected bfloat16, float16 or float32"           # our kernels' activation dtypes
 FLOAT = "expected a floating-point tensor"
+CPU = "expected a CPU tensor, got one on the meta device"
+POOL_DTYPE = "expected float32, bfloat16 or float16"
+I32_MAX = 2**31 - 1
+HUGE = 2**33    # rows or entries: a vector of them would need 64 GiB, an output far more
 
 # --- base cases ----------------------------------------------------------------------------------
 GATING = dict(T=4, HV=8, dtype="bf16", softplus_beta=1.0, softplus_threshold=20.0, regime="unit",
@@ -91,6 +131,15 @@ def _slot_errors(arg: str, base: dict, n_slots: int) -> tuple[ErrorInput, ...]:
         ErrorInput(f"{arg} [1, 1]", base, _tensor(arg, 1, 1), arg, "slot 1 is used by rows 0 and 1"),
         ErrorInput(f"{arg} int64", base, _tensor(arg, 0, 1, dtype=I64), arg, "expected dtype Int"),
         ErrorInput(f"{arg} for 1 of 2 rows", base, _tensor(arg, 0), arg, r"expected shape \[2\]"),
+        ErrorInput(f"{arg} [2**28, 0]", base, _tensor(arg, 2**28, 0), arg,
+                   "index 268435456 at row 0 is outside"),
+        ErrorInput(f"{arg} [0, -2**31]", base, _tensor(arg, 0, -2**31), arg,
+                   "index -2147483648 at row 1 is outside"),
+        ErrorInput(f"{arg} float", base, _tensor(arg, 0.0, 1.0, dtype=F32), arg,
+                   "expected dtype Int"),
+        ErrorInput(f"{arg} [[0, 1]] 2-D", base, _set(arg, lambda kw: torch.tensor([[0, 1]], dtype=I32)),
+                   arg, r"expected shape \[2\]"),
+        ErrorInput(f"{arg} on the meta device", base, _meta(arg, [0, 1]), arg, CPU),
     )
 
 
@@ -132,6 +181,25 @@ ERRORS = {
         E("dt_bias int32", GATING_S, _zeros("dt_bias", 3, dtype=I32), "dt_bias", FLOAT),
         E("softplus_beta 0", GATING_S, _set("softplus_beta", 0.0), "softplus_beta",
           "must be positive"),
+        E("softplus_beta negative", GATING_S, _set("softplus_beta", -1.0), "softplus_beta",
+          "must be positive"),
+        E("softplus_beta NaN", GATING_S, _set("softplus_beta", float("nan")), "softplus_beta",
+          "must be positive"),
+        E("a int32", GATING_S, _zeros("a", 2, 3, dtype=I32), "a", ACT),
+        E("b 1-D", GATING_S, _zeros("b", 3), "b", r"expected shape \[2, 3\]"),
+        E("A_log 0-D", GATING_S, _set("A_log", lambda kw: torch.tensor(0.0)), "A_log",
+          r"expected shape \[3\]"),
+        E("dt_bias complex64", GATING_S, _zeros("dt_bias", 3, dtype=torch.complex64), "dt_bias",
+          FLOAT),
+        # one tensor on the meta device among CPU tensors (the dispatcher picks the Meta kernel)
+        E("A_log on the meta device", GATING_S, _meta("A_log"), "A_log", CPU),
+        E("a on the meta device", GATING_S, _meta("a"), "a", CPU),
+        E("b on the meta device", GATING_S, _meta("b"), "b", CPU),
+        E("dt_bias on the meta device", GATING_S, _meta("dt_bias"), "dt_bias", CPU),
+        # checked before the outputs (2**34 tokens: 384 GiB) are allocated
+        E("2**34 tokens with dt_bias of the wrong length", GATING_S,
+          _all(_stretched("a", 0, 2**34), _stretched("b", 0, 2**34), _zeros("dt_bias", 4)),
+          "dt_bias", r"expected shape \[3\]"),
         # our kernels' limit: no float64 activations (the reference computes them)
         E("a float64", GATING_S, _zeros("a", 2, 3, dtype=F64), "a", ACT, OURS),
         E("b float64", GATING_S, _zeros("b", 2, 3, dtype=F64), "b", ACT, OURS),
@@ -149,8 +217,6 @@ ERRORS = {
           "cu_seqlens"),
         # the unit tests' inputs (B 2, HV 2 over HK 1, K 4, V 8, fp32; slots [0, 1] of 3)
         *_slot_errors("state_indices", DECODE_S, n_slots=3),
-        E("state_indices float", DECODE_S, _tensor("state_indices", 0.0, 1.0, dtype=F32),
-          "state_indices"),
         E("state [N, HV, V, K]", DECODE_S, _zeros("state", 3, 2, 8, 4), "state",
           r"expected shape \[N, 2, 4, 8\]"),
         E("a with a head too many", DECODE_S, _zeros("a", 2, 3), "a", r"expected shape \[2, 2\]"),
@@ -172,6 +238,53 @@ ERRORS = {
         E("cu_seqlens [0, 2, 2]", DECODE_S, _tensor("cu_seqlens", 0, 2, 2), "cu_seqlens"),
         E("cu_seqlens [0, 1, 3, 3]", DECODE_S3, _tensor("cu_seqlens", 0, 1, 3, 3), "cu_seqlens",
           "decode takes one token per row"),
+        E("cu_seqlens with a trailing extra entry", DECODE_S, _tensor("cu_seqlens", 0, 1, 2, 2),
+          "cu_seqlens", r"expected shape \[3\]"),
+        E("cu_seqlens not starting at 0", DECODE_S, _tensor("cu_seqlens", 1, 1, 2), "cu_seqlens",
+          "must start at 0"),
+        E("cu_seqlens decreasing", DECODE_S, _tensor("cu_seqlens", 0, 3, 2), "cu_seqlens",
+          "must be non-decreasing"),
+        E("cu_seqlens ending past the rows", DECODE_S, _tensor("cu_seqlens", 0, 1, 5), "cu_seqlens",
+          "must end at the token count 2, got 5"),
+        E("cu_seqlens ending at 2**31 - 1", DECODE_S, _tensor("cu_seqlens", 0, 1, I32_MAX),
+          "cu_seqlens", "must end at the token count 2, got 2147483647"),
+        E("cu_seqlens int64", DECODE_S, _tensor("cu_seqlens", 0, 1, 2, dtype=I64), "cu_seqlens",
+          "expected dtype Int"),
+        E("cu_seqlens 2-D", DECODE_S, _set("cu_seqlens", lambda kw: torch.tensor([[0, 1, 2]], dtype=I32)),
+          "cu_seqlens", r"expected shape \[3\]"),
+        E("cu_seqlens of 2**33 entries", DECODE_S, _broadcast("cu_seqlens", HUGE), "cu_seqlens",
+          r"expected shape \[3\]"),
+        E("cu_seqlens on the meta device", DECODE_S, _meta("cu_seqlens", [0, 1, 2]), "cu_seqlens",
+          CPU),
+        E("q on the meta device", DECODE_S, _meta("q"), "q", CPU),
+        E("state on the meta device", DECODE_S, _meta("state"), "state", CPU),
+        E("q int32", DECODE_S, _zeros("q", 1, 2, 1, 4, dtype=I32), "q", ACT),
+        E("v 3-D", DECODE_S, _zeros("v", 2, 2, 8), "v", r"expected shape \[1, B, H, D\]"),
+        E("a 1-D", DECODE_S, _zeros("a", 2), "a", r"expected shape \[2, 2\]"),
+        E("q 3-D", DECODE_S, _zeros("q", 2, 1, 4), "q", r"expected shape \[1, B, HK, K\]"),
+        E("k int32", DECODE_S, _zeros("k", 1, 2, 1, 4, dtype=I32), "k", ACT),
+        E("v int32", DECODE_S, _zeros("v", 1, 2, 2, 8, dtype=I32), "v", ACT),
+        E("a int32", DECODE_S, _zeros("a", 2, 2, dtype=I32), "a", ACT),
+        E("b 3-D", DECODE_S, _zeros("b", 2, 2, 1), "b", r"expected shape \[2, 2\]"),
+        E("A_log int32", DECODE_S, _zeros("A_log", 2, dtype=I32), "A_log", FLOAT),
+        E("dt_bias int64", DECODE_S, _zeros("dt_bias", 2, dtype=I64), "dt_bias", FLOAT),
+        E("state 3-D", DECODE_S, _zeros("state", 3, 2, 4), "state", r"expected shape \[N, 2, 4, 8\]"),
+        E("state int32", DECODE_S, _zeros("state", 3, 2, 4, 8, dtype=I32), "state", POOL_DTYPE),
+        E("softplus_beta 0", DECODE_S, _set("softplus_beta", 0.0), "softplus_beta",
+          "must be positive"),
+        # pools whose slots, or elements inside a slot, share memory
+        E("state slots at one address", DECODE_S,
+          _set("state", lambda kw: torch.zeros(1, 2, 4, 8).expand(3, 2, 4, 8)), "state",
+          "slot stride 0 is smaller"),
+        E("state slot stride smaller than a slot", DECODE_S,
+          _strided("state", 200, (3, 2, 4, 8), (50, 32, 8, 1)), "state", "slot stride 50 is smaller"),
+        E("state elements overlapping inside a slot", DECODE_S,
+          _strided("state", 200, (3, 2, 4, 8), (64, 32, 4, 1)), "state", "each slot must be dense"),
+        # checked before anything of the batch's size is allocated
+        E("2**33 rows sharing slot 0", DECODE_S,
+          _all(*(_stretched(n, 1, HUGE) for n in ("q", "k", "v")),
+               *(_stretched(n, 0, HUGE) for n in ("a", "b", "state_indices"))),
+          "state_indices", "slot 0 is used by rows 0 and 1"),
         # our kernels' limits: dense slots, a contiguous head dim, one activation dtype, no float64
         # (the reference computes all of these)
         E("state slots not dense", DECODE_S,
@@ -255,6 +368,59 @@ ERRORS = {
           _set("state", lambda kw: kw["state"].transpose(-1, -2)), "state"),
         E("softplus_beta 0", P.SPEC_E, _set("softplus_beta", 0.0), "softplus_beta",
           "must be positive"),
+        E("softplus_beta NaN", P.SPEC_E, _set("softplus_beta", float("nan")), "softplus_beta",
+          "must be positive"),
+        E("cu_seqlens with a trailing extra entry", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 6, 9, 9),
+          "cu_seqlens", "expected 4 offsets"),
+        E("cu_seqlens ending past the token count", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 6, 10),
+          "cu_seqlens", "must end at the token count 9, got 10"),
+        E("cu_seqlens ending at 2**31 - 1", P.SPEC_E, _tensor("cu_seqlens", 0, 4, 6, I32_MAX),
+          "cu_seqlens", "must end at the token count 9, got 2147483647"),
+        E("cu_seqlens 2-D", P.SPEC_E, _set("cu_seqlens", lambda kw: kw["cu_seqlens"][None]),
+          "cu_seqlens", "expected 4 offsets"),
+        E("cu_seqlens of 2**33 entries", P.SPEC_E, _broadcast("cu_seqlens", HUGE), "cu_seqlens",
+          "expected 4 offsets"),
+        E("cu_seqlens on the meta device", P.SPEC_E, _meta("cu_seqlens"), "cu_seqlens", CPU),
+        E("spec_state_indices -2**31", P.SPEC_E,
+          _set("spec_state_indices", _spec_slots(0, 1, -2**31)), "spec_state_indices",
+          "index -2147483648 at row 0, position 1 is outside"),
+        E("spec_state_indices float", P.SPEC_E,
+          _set("spec_state_indices", lambda kw: kw["spec_state_indices"].float()),
+          "spec_state_indices", "expected dtype Int"),
+        E("spec_state_indices 3-D", P.SPEC_E,
+          _set("spec_state_indices", lambda kw: kw["spec_state_indices"][None]),
+          "spec_state_indices", r"expected shape \[B, S\]"),
+        E("spec_state_indices on the meta device", P.SPEC_E, _meta("spec_state_indices"),
+          "spec_state_indices", CPU),
+        E("num_accepted_tokens 2-D", P.SPEC_E,
+          _set("num_accepted_tokens", lambda kw: kw["num_accepted_tokens"][None]),
+          "num_accepted_tokens", r"expected shape \[3\]"),
+        E("num_accepted_tokens 2**31 - 1", P.SPEC_E, _tensor("num_accepted_tokens", 1, 3, I32_MAX),
+          "num_accepted_tokens", r"2147483647 at row 2 is outside \[1, 4\]"),
+        E("num_accepted_tokens on the meta device", P.SPEC_E, _meta("num_accepted_tokens"),
+          "num_accepted_tokens", CPU),
+        E("q on the meta device", P.SPEC_E, _meta("q"), "q", CPU),
+        E("state on the meta device", P.SPEC_E, _meta("state"), "state", CPU),
+        E("a int32", P.SPEC_E, _set("a", lambda kw: kw["a"].int()), "a", ACT),
+        E("a 1-D", P.SPEC_E, _set("a", lambda kw: kw["a"][:, 0]), "a", r"expected shape \[9, 4\]"),
+        E("b int32", P.SPEC_E, _set("b", lambda kw: kw["b"].int()), "b", ACT),
+        E("q int32", P.SPEC_E, _set("q", lambda kw: kw["q"].int()), "q", ACT),
+        E("k int32", P.SPEC_E, _set("k", lambda kw: kw["k"].int()), "k", ACT),
+        E("v int32", P.SPEC_E, _set("v", lambda kw: kw["v"].int()), "v", ACT),
+        E("v 2-D", P.SPEC_E, _set("v", lambda kw: kw["v"].flatten(1)), "v",
+          r"expected shape \[T, H, D\]"),
+        E("A_log int32", P.SPEC_E, _set("A_log", lambda kw: kw["A_log"].int()), "A_log", FLOAT),
+        E("dt_bias int32", P.SPEC_E, _set("dt_bias", lambda kw: kw["dt_bias"].int()), "dt_bias",
+          FLOAT),
+        E("state 3-D", P.SPEC_E, _set("state", lambda kw: kw["state"][:, 0]), "state",
+          r"expected shape \[N, 4, 64, 64\]"),
+        E("state int32", P.SPEC_E, _set("state", lambda kw: kw["state"].int()), "state", POOL_DTYPE),
+        E("state slots at one address", P.SPEC_E,
+          _set("state", lambda kw: kw["state"][:1].expand(kw["state"].shape)), "state",
+          "slot stride 0 is smaller"),
+        E("state elements overlapping inside a slot", P.SPEC_E,
+          _strided("state", 14 * 16387, (14, 4, 64, 64), (16387, 4096, 32, 1)), "state",
+          "each slot must be dense"),
         # our kernels' limits (the reference computes these)
         E("state slots not dense", P.SPEC_E,
           _set("state", lambda kw: kw["state"].transpose(-1, -2).contiguous().transpose(-1, -2)),
@@ -292,6 +458,47 @@ ERRORS = {
         *_slot_errors("initial_state_indices", PREFILL_S, n_slots=2),
         E("initial_state_indices None", PREFILL_S, _set("initial_state_indices", None),
           "initial_state_indices"),
+        E("cu_seqlens ending past the token count", PREFILL_S, _tensor("cu_seqlens", 0, 2, 7),
+          "cu_seqlens", "must end at the token count 6, got 7"),
+        E("cu_seqlens ending at 2**31 - 1", PREFILL_S, _tensor("cu_seqlens", 0, 2, I32_MAX),
+          "cu_seqlens", "must end at the token count 6, got 2147483647"),
+        # the offsets say how many sequences there are: an extra one needs its own slot entry
+        E("cu_seqlens with a trailing empty sequence", PREFILL_S, _tensor("cu_seqlens", 0, 2, 6, 6),
+          "initial_state_indices", r"expected shape \[3\]"),
+        E("cu_seqlens 2-D", PREFILL_S, _set("cu_seqlens", lambda kw: kw["cu_seqlens"][None]),
+          "cu_seqlens", r"expected shape \[N\+1\]"),
+        E("cu_seqlens of 2**33 zeros", PREFILL_S, _broadcast("cu_seqlens", HUGE), "cu_seqlens",
+          "must end at the token count 6, got 0"),
+        E("cu_seqlens on the meta device", PREFILL_S, _meta("cu_seqlens"), "cu_seqlens", CPU),
+        # 2**31 tokens: int32 offsets cannot reach them (the output would need 64 GiB)
+        E("2**31 tokens", PREFILL_S,
+          _all(*(_stretched(n, 1, 2**31) for n in ("query", "key", "value", "g", "beta"))),
+          "cu_seqlens", "must end at the token count 2147483648"),
+        E("query on the meta device", PREFILL_S, _meta("query"), "query", CPU),
+        E("g on the meta device", PREFILL_S, _meta("g"), "g", CPU),
+        E("initial_state on the meta device", PREFILL_S, _meta("initial_state"), "initial_state",
+          CPU),
+        E("query int32", PREFILL_S, _zeros("query", 1, 6, 1, 8, dtype=I32), "query", ACT),
+        E("query 3-D", PREFILL_S, _zeros("query", 6, 1, 8), "query",
+          r"expected shape \[1, T, HK, K\]"),
+        E("key int32", PREFILL_S, _zeros("key", 1, 6, 1, 8, dtype=I32), "key", ACT),
+        E("key 3-D", PREFILL_S, _zeros("key", 6, 1, 8), "key"),
+        E("value int32", PREFILL_S, _zeros("value", 1, 6, 2, 4, dtype=I32), "value", ACT),
+        E("beta 2-D", PREFILL_S, _zeros("beta", 6, 2), "beta", r"expected shape \[1, 6, 2\]"),
+        E("initial_state 3-D", PREFILL_S, _zeros("initial_state", 2, 2, 8), "initial_state",
+          r"expected shape \[N, 2, 8, 4\]"),
+        E("value 3-D", PREFILL_S, _zeros("value", 6, 2, 4), "value",
+          r"expected shape \[1, B, H, D\]"),
+        E("beta int32", PREFILL_S, _zeros("beta", 1, 6, 2, dtype=I32), "beta"),
+        E("g 2-D", PREFILL_S, _zeros("g", 6, 2), "g", r"expected shape \[1, 6, 2\]"),
+        E("initial_state int32", PREFILL_S, _zeros("initial_state", 2, 2, 8, 4, dtype=I32),
+          "initial_state", POOL_DTYPE),
+        E("initial_state slot stride smaller than a slot", PREFILL_S,
+          _strided("initial_state", 150, (2, 2, 8, 4), (50, 32, 4, 1)), "initial_state",
+          "slot stride 50 is smaller"),
+        E("initial_state elements overlapping inside a slot", PREFILL_S,
+          _strided("initial_state", 200, (2, 2, 8, 4), (64, 32, 2, 1)), "initial_state",
+          "each slot must be dense"),
         E("g with a head too many", PREFILL_S, _zeros("g", 1, 6, 3), "g",
           r"expected shape \[1, 6, 2\]"),
         E("g bf16", PREFILL_S, _zeros("g", 1, 6, 2, dtype=BF16), "g", "expected dtype Float"),
@@ -344,6 +551,20 @@ ERRORS = {
         E("weight bool", PACK_S, _zeros("weight", 32, 4, dtype=torch.bool), "weight", ACT),
         E("weight complex64", PACK_S, _zeros("weight", 32, 4, dtype=torch.complex64), "weight",
           ACT),
+        E("weight int64", PACK_S, _zeros("weight", 32, 4, dtype=I64), "weight", ACT),
+        E("weight uint8", PACK_S, _zeros("weight", 32, 4, dtype=torch.uint8), "weight", ACT),
+        E("weight 4-D [D/32, 2, 32, 2]", PACK_S, _zeros("weight", 1, 2, 32, 2), "weight",
+          "expected a 2-D"),
+        E("weight [4, 32]", PACK_S, _zeros("weight", 4, 32), "weight",
+          "VNNI packing needs width 4, got 32"),
+        E("weight width 2", PACK_S, _zeros("weight", 32, 2), "weight",
+          "VNNI packing needs width 4, got 2"),
+        E("weight width 0", PACK_S, _zeros("weight", 32, 0), "weight",
+          "VNNI packing needs width 4, got 0"),
+        E("weight D=1", PACK_S, _zeros("weight", 1, 4), "weight",
+          "VNNI packing needs D % 32 == 0, got D=1"),
+        E("weight [2**34, 3] broadcast", PACK_S, _broadcast("weight", 2**34, 3, dtype=F32), "weight",
+          "VNNI packing needs width 4, got 3"),
         # our kernels' limit: no float64 weights (the reference packs them)
         E("weight float64", PACK_S, _zeros("weight", 32, 4, dtype=F64), "weight", ACT, OURS),
     ),
@@ -366,7 +587,7 @@ ERRORS = {
           r"expected a 2-D \[D, W\] weight"),
         E("H5 3-D [D, 4, 1] weight", FWD_S, _zeros("weight", 32, 4, 1), "weight", "expected a 2-D"),
         E("weight with 16 channels", FWD_S, _zeros("weight", 16, 4), "weight",
-          "expected 32 channels, got 16"),
+          r"expected 32 channels \(as x has\), got 16"),
         E("weight width 1", FWD_S, _zeros("weight", 32, 1), "weight",
           r"width must be in \[2, 16\]"),
         E("packed weight of width 3", FWD_S,
@@ -391,6 +612,57 @@ ERRORS = {
         E("varlen x without query_start_loc", FWD_S, _set("query_start_loc", None), "x",
           r"without query_start_loc expected a batch \[B, D, L\]"),
         E("x int32", FWD_S, _zeros("x", 32, 8, dtype=I32), "x"),
+        E("query_start_loc not starting at 0", FWD_S, _tensor("query_start_loc", 1, 3, 8),
+          "query_start_loc", "must start at 0"),
+        E("query_start_loc ending at 2**31 - 1", FWD_S, _tensor("query_start_loc", 0, 3, I32_MAX),
+          "query_start_loc", "must end at the token count 8, got 2147483647"),
+        # the offsets say how many sequences there are: an extra one needs its own slot entry
+        E("query_start_loc with a trailing empty sequence", FWD_S,
+          _tensor("query_start_loc", 0, 3, 8, 8), "cache_indices", r"expected shape \[3\]"),
+        E("query_start_loc int64", FWD_S, _tensor("query_start_loc", 0, 3, 8, dtype=I64),
+          "query_start_loc", "expected dtype Int"),
+        E("query_start_loc 2-D", FWD_S,
+          _set("query_start_loc", lambda kw: kw["query_start_loc"][None]), "query_start_loc",
+          r"expected shape \[N\+1\]"),
+        E("query_start_loc on the meta device", FWD_S, _meta("query_start_loc"), "query_start_loc",
+          CPU),
+        E("x on the meta device", FWD_S, _meta("x"), "x", CPU),
+        E("weight on the meta device", FWD_S, _meta("weight"), "weight", CPU),
+        E("conv_states on the meta device", FWD_S, _meta("conv_states"), "conv_states", CPU),
+        E("has_initial_state on the meta device", FWD_S,
+          _set("has_initial_state", lambda kw: torch.tensor([True, False], device="meta")),
+          "has_initial_state", CPU),
+        E("has_initial_state without conv_states", FWD_S,
+          _all(_set("conv_states", None), _set("cache_indices", None),
+               _tensor("has_initial_state", True, False, dtype=torch.bool)),
+          "has_initial_state", "given without conv_states"),
+        E("has_initial_state 2-D", FWD_S,
+          _set("has_initial_state", lambda kw: torch.tensor([[True, False]])), "has_initial_state",
+          r"expected shape \[2\]"),
+        E("weight int32", FWD_S, _zeros("weight", 32, 4, dtype=I32), "weight", ACT),
+        E("varlen x 3-D", FWD_S, _zeros("x", 1, 32, 8, dtype=BF16), "x",
+          r"with query_start_loc expected a varlen \[D, T\]"),
+        E("bias 2-D", FWD_S, _zeros("bias", 1, 32, dtype=BF16), "bias", r"expected shape \[32\]"),
+        E("conv_states 2-D", FWD_S, _zeros("conv_states", 32, 3, dtype=BF16), "conv_states",
+          r"expected shape \[N, D, state_len\]"),
+        E("bias int32", FWD_S, _zeros("bias", 32, dtype=I32), "bias", "expected x's dtype"),
+        E("conv_states int32", FWD_S, _zeros("conv_states", 3, 32, 3, dtype=I32), "conv_states",
+          "expected x's dtype"),
+        E("conv_states slots at one address", FWD_S,
+          _set("conv_states", lambda kw: torch.zeros(1, 32, 3, dtype=BF16).expand(3, 32, 3)),
+          "conv_states", "elements overlap in memory"),
+        # channel stride 2 and column stride 3: element (3, 0) is element (0, 2)
+        E("conv_states elements overlapping inside a slot", FWD_S,
+          _strided("conv_states", 600, (3, 32, 3), (200, 2, 3)), "conv_states",
+          "elements of a slot overlap in memory"),
+        # checked before x is copied or the output allocated (64 GiB each)
+        E("x of 2**30 tokens with query_start_loc ending at 8", FWD_S,
+          _set("x", lambda kw: torch.zeros(1, 32, dtype=BF16).expand(2**30, 32).T),
+          "query_start_loc", "must end at the token count 1073741824, got 8"),
+        E("broadcast x of 2**30 tokens with a slot index past the pool", FWD_S,
+          _all(_broadcast("x", 32, 2**30, dtype=BF16),
+               _tensor("query_start_loc", 0, 2**30 - 5, 2**30), _tensor("cache_indices", 3, 0)),
+          "cache_indices", "index 3 at row 0 is outside"),
         # our kernels' limits: one activation dtype, no float64 (the reference computes both)
         E("weight fp32 with x bf16", FWD_S, _zeros("weight", 32, 4, dtype=F32), "weight",
           "expected x's dtype BFloat16, got Float", OURS),
@@ -435,7 +707,7 @@ ERRORS = {
         E("H5 3-D [D, 4, 1] weight", UPDATE_S, _zeros("weight", 32, 4, 1), "weight",
           "expected a 2-D"),
         E("x with 16 channels", UPDATE_S, _zeros("x", 2, 16), "weight",
-          "expected 16 channels, got 32"),
+          r"expected 16 channels \(as x has\), got 32"),
         E("x 1-D", UPDATE_S, _zeros("x", 2), "x", r"expected \[B, D\] or \[B, L, D\]"),
         E("bias [2, 32]", UPDATE_S, _zeros("bias", 2, 32, dtype=BF16), "bias",
           r"expected shape \[32\]"),
@@ -449,6 +721,37 @@ ERRORS = {
           _set("conv_states", _squeezed_slots), "conv_states", "slot stride 50 is smaller"),
         E("conv_states 0-D", UPDATE_S32, _set("conv_states", lambda kw: torch.zeros(())),
           "conv_states", r"expected shape \[N, D, state_len\]"),
+        # channel stride 2 and column stride 3: element (3, 0) is element (0, 2)
+        E("conv_states elements overlapping inside a slot", UPDATE_S32,
+          _strided("conv_states", 400, (2, 32, 3), (200, 2, 3)), "conv_states",
+          "elements of a slot overlap in memory"),
+        E("conv_states int32", UPDATE_S, _zeros("conv_states", 3, 32, 4, dtype=I32), "conv_states",
+          "expected x's dtype"),
+        E("x int32", UPDATE_S, _zeros("x", 2, 32, dtype=I32), "x", ACT),
+        E("x 4-D", UPDATE_S, _zeros("x", 2, 1, 1, 32), "x", r"expected \[B, D\] or \[B, L, D\]"),
+        E("weight int32", UPDATE_S, _zeros("weight", 32, 4, dtype=I32), "weight", ACT),
+        E("bias int32", UPDATE_S, _zeros("bias", 32, dtype=I32), "bias", "expected x's dtype"),
+        E("num_accepted_tokens int64", UPDATE_S,
+          _all(_zeros("x", 2, 3, 32), _tensor("num_accepted_tokens", 1, 1, dtype=I64)),
+          "num_accepted_tokens", "expected dtype Int"),
+        E("num_accepted_tokens 2-D", UPDATE_S,
+          _all(_zeros("x", 2, 3, 32),
+               _set("num_accepted_tokens", lambda kw: torch.tensor([[1, 1]], dtype=I32))),
+          "num_accepted_tokens", r"expected shape \[2\]"),
+        E("x on the meta device", UPDATE_S, _meta("x"), "x", CPU),
+        E("conv_states on the meta device", UPDATE_S, _meta("conv_states"), "conv_states", CPU),
+        E("weight on the meta device", UPDATE_S, _meta("weight"), "weight", CPU),
+        E("num_accepted_tokens on the meta device", UPDATE_S,
+          _all(_zeros("x", 2, 3, 32), _meta("num_accepted_tokens", [1, 1])),
+          "num_accepted_tokens", CPU),
+        # checked before anything of the batch's size is allocated
+        E("2**33 rows sharing slot 0", UPDATE_S,
+          _all(_stretched("x", 0, HUGE), _broadcast("conv_state_indices", HUGE)),
+          "conv_state_indices", "slot 0 is used by rows 0 and 1"),
+        E("2**30 speculative tokens with state_len 4", UPDATE_S,
+          _all(_set("x", lambda kw: torch.zeros(1, 1, 32, dtype=BF16).expand(2, 2**30, 32)),
+               _tensor("num_accepted_tokens", 1, 1)),
+          "conv_states", "state_len 4 is shorter than L = 1073741824"),
         # our kernels' limits: contiguous channels in x, one activation dtype
         E("x channels strided", UPDATE_S, _set("x", lambda kw: torch.zeros(32, 2, dtype=BF16).T),
           "x", "channels must be contiguous", OURS),

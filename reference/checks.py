@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 PAD_SLOT_ID = -1
+SCAN_BLOCK = 1 << 16    # entries of an index or offsets tensor read per step (never all at once)
 
 
 def check(cond: bool, arg: str, msg: str) -> None:
@@ -30,6 +31,14 @@ def check_float(t: torch.Tensor | None, arg: str) -> None:
         check(t.is_floating_point(), arg, f"expected a floating-point tensor, got {t.dtype}")
 
 
+def check_cpu(**tensors: torch.Tensor | None) -> None:
+    """The ops are CPU ops: every tensor argument (given by name, in the schema's order) on the
+    CPU. One tensor on another device (e.g. meta) among CPU tensors is named, not computed on."""
+    for arg, t in tensors.items():
+        if isinstance(t, torch.Tensor):
+            check(t.device.type == "cpu", arg, f"expected a CPU tensor, got one on {t.device}")
+
+
 def check_int32(t: torch.Tensor, arg: str) -> None:
     """Indices, offsets and counts are int32 (SPEC)."""
     check(t.dtype == torch.int32, arg, f"expected int32, got {t.dtype}")
@@ -38,13 +47,24 @@ def check_int32(t: torch.Tensor, arg: str) -> None:
 def check_slots_apart(pool: torch.Tensor, arg: str) -> None:
     """A pool the op updates in place must not hold one element twice: a write to one slot would
     change another, so no backend could keep the other slots bit-identical. (The reference reads
-    the pool by logical index and never writes it; the check is the contract's, not its own.)"""
+    the pool by logical index and never writes it; the check is the contract's, not its own.)
+    Slots must lie apart (the slot stride at least a slot's extent), and inside a slot no two
+    elements may share an address either: ordered by stride, each dimension's stride must step
+    past everything the smaller strides span (a layout that interleaves dimensions is refused
+    too; SD, DS, dense and padded slots all pass)."""
     check(all(s != 0 for n, s in zip(pool.shape, pool.stride()) if n > 1), arg,
           f"elements overlap in memory (a stride of 0 in {list(pool.stride())})")
     extent = 1 + sum((n - 1) * s for n, s in zip(pool.shape[1:], pool.stride()[1:]))
     check(pool.shape[0] <= 1 or pool.stride(0) >= extent, arg,
           f"slot stride {pool.stride(0)} is smaller than a slot's extent {extent}: slots would "
           f"share memory")
+    if pool.numel() == 0:
+        return
+    span = 1
+    for s, n in sorted((s, n) for n, s in zip(pool.shape, pool.stride()) if n > 1):
+        check(s >= span, arg, f"elements overlap in memory: strides {list(pool.stride())} for "
+                              f"shape {list(pool.shape)} (a stride of {s} inside a span of {span})")
+        span += (n - 1) * s
 
 
 def slot_plan(indices: torch.Tensor | None, rows: int, n_slots: int, pad_slot_id: int,
@@ -63,26 +83,45 @@ def slot_plan(indices: torch.Tensor | None, rows: int, n_slots: int, pad_slot_id
     check_shape(indices, arg, [rows])
     plan: list[int | None] = []
     seen: dict[int, int] = {}
-    for row, s in enumerate(indices.tolist()):
-        if s == pad_slot_id:
-            plan.append(None)
-            continue
-        check(0 <= s < n_slots, arg, f"index {s} at row {row} is outside [0, {n_slots}) and is not "
-                                     f"the pad slot id {pad_slot_id}")
-        check(s not in seen, arg, f"slot {s} is used by rows {seen.get(s)} and {row}")
-        seen[s] = row
-        plan.append(s)
+    for first in range(0, rows, SCAN_BLOCK):    # a block at a time: the first bad row stops it
+        for row, s in enumerate(indices[first:first + SCAN_BLOCK].tolist(), first):
+            if s == pad_slot_id:
+                plan.append(None)
+                continue
+            check(0 <= s < n_slots, arg, f"index {s} at row {row} is outside [0, {n_slots}) and is "
+                                         f"not the pad slot id {pad_slot_id}")
+            check(s not in seen, arg, f"slot {s} is used by rows {seen.get(s)} and {row}")
+            seen[s] = row
+            plan.append(s)
     return plan
 
 
-def sequence_bounds(cu: torch.Tensor, total: int, arg: str) -> list[tuple[int, int]]:
-    """(start, length) of each sequence from cumulative offsets [N+1] that cover 0..total."""
+def check_offsets(cu: torch.Tensor, total: int, arg: str, count: int | None = None) -> None:
+    """Cumulative offsets [N+1] (N = `count` when the caller knows it) that start at 0, end at
+    `total` and never decrease: the length and both ends first, then a scan a block at a time, so
+    a wrong offsets tensor of any length is refused without reading it whole."""
     check_int32(cu, arg)
+    if count is not None:
+        check_shape(cu, arg, [count + 1])
     check(cu.dim() == 1 and cu.numel() >= 1, arg, f"expected shape [N+1], got {list(cu.shape)}")
+    first, last = int(cu[0]), int(cu[-1])
+    check(first == 0, arg, f"must start at 0, got {first}")
+    check(last == total, arg, f"must end at the token count {total}, got {last}")
+    n = cu.numel()
+    for lo in range(0, n - 1, SCAN_BLOCK):
+        block = cu[lo:lo + SCAN_BLOCK + 1]
+        drops = (block[1:] < block[:-1]).nonzero()
+        if drops.numel():
+            i = int(drops[0])
+            check(False, arg, f"must be non-decreasing, got {int(block[i])} then "
+                              f"{int(block[i + 1])} at entries {lo + i} and {lo + i + 1}")
+
+
+def sequence_bounds(cu: torch.Tensor, total: int, arg: str,
+                    count: int | None = None) -> list[tuple[int, int]]:
+    """(start, length) of each sequence from cumulative offsets [N+1] that cover 0..total."""
+    check_offsets(cu, total, arg, count)
     c = cu.tolist()
-    check(c[0] == 0, arg, f"must start at 0, got {c[0]}")
-    check(all(x <= y for x, y in zip(c, c[1:])), arg, f"must be non-decreasing, got {c}")
-    check(c[-1] == total, arg, f"must end at the token count {total}, got {c[-1]}")
     return [(s, e - s) for s, e in zip(c, c[1:])]
 
 

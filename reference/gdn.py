@@ -16,8 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from reference.checks import (PAD_SLOT_ID, check, check_float, check_shape, check_slots_apart,
-                              sequence_bounds, slot_plan, spec_slot_plan)
+from reference.checks import (PAD_SLOT_ID, check, check_cpu, check_float, check_int32, check_shape,
+                              check_slots_apart, sequence_bounds, slot_plan, spec_slot_plan)
 from reference.precision import ORACLE, Precision
 
 L2NORM_EPS = 1e-5
@@ -98,6 +98,7 @@ def prepare_qk(q, k, hv, use_l2norm, eps, precision):
 def fused_gdn_gating(A_log, a, b, dt_bias, softplus_beta=1.0, softplus_threshold=20.0, *,
                      precision: Precision = ORACLE):
     """(g [1, T, HV] fp32, beta [1, T, HV] in b's dtype)."""
+    check_cpu(A_log=A_log, a=a, b=b, dt_bias=dt_bias)
     check(a.dim() == 2, "a", f"expected shape [T, HV], got {list(a.shape)}")
     T, HV = a.shape
     check_shape(b, "b", [T, HV])
@@ -119,6 +120,8 @@ def fused_sigmoid_gating_delta_rule_update(
     Row b's token uses its own a[b], b[b] and updates slot state_indices[b]; a pad row leaves the
     pool alone and outputs zeros. cu_seqlens, when given, must say one token per row.
     """
+    check_cpu(A_log=A_log, dt_bias=dt_bias, q=q, k=k, v=v, a=a, b=b, state=state,
+              state_indices=state_indices, cu_seqlens=cu_seqlens)
     check(q.dim() == 4 and q.shape[0] == 1, "q", f"expected shape [1, B, HK, K], got {list(q.shape)}")
     check_gqa(q, k, v)
     _, B, HK, K = q.shape
@@ -128,7 +131,7 @@ def fused_sigmoid_gating_delta_rule_update(
     check_gating(A_log, a, b, dt_bias, HV, softplus_beta)
     check_pool(state, HV, K, V)
     if cu_seqlens is not None:
-        bounds = sequence_bounds(cu_seqlens, B, "cu_seqlens")
+        bounds = sequence_bounds(cu_seqlens, B, "cu_seqlens", count=B)
         check(all(n == 1 for _, n in bounds), "cu_seqlens",
               f"decode takes one token per row, got offsets {cu_seqlens.tolist()}")
     slots = slot_plan(state_indices, B, state.shape[0], pad_slot_id, "state_indices")
@@ -155,6 +158,8 @@ def fused_sigmoid_gating_delta_rule_update(
 def check_prefill_args(query, key, value, g, beta, initial_state, cu_seqlens, head_first,
                        initial_state_indices, pad_slot_id):
     """Shape checks shared by both prefill forms; returns [(start, length, slot or None)]."""
+    check_cpu(query=query, key=key, value=value, g=g, beta=beta, initial_state=initial_state,
+              cu_seqlens=cu_seqlens, initial_state_indices=initial_state_indices)
     check(not head_first, "head_first", "only head_first=False ([1, T, H, D]) is in the contract")
     check(query.dim() == 4 and query.shape[0] == 1, "query",
           f"expected shape [1, T, HK, K], got {list(query.shape)}")
@@ -245,6 +250,9 @@ def fused_sigmoid_gating_delta_rule_update_spec(
 
     Vectorised over rows and heads; the loop runs over draft positions.
     """
+    check_cpu(A_log=A_log, dt_bias=dt_bias, q=q, k=k, v=v, a=a, b=b, state=state,
+              spec_state_indices=spec_state_indices, num_accepted_tokens=num_accepted_tokens,
+              cu_seqlens=cu_seqlens)
     check(q.dim() == 3, "q", f"expected shape [T, HK, K], got {list(q.shape)}")
     check_gqa(q, k, v)
     T, HK, K = q.shape
@@ -253,8 +261,14 @@ def fused_sigmoid_gating_delta_rule_update_spec(
     check_shape(b, "b", [T, HV])
     check_gating(A_log, a, b, dt_bias, HV, softplus_beta)
     check_pool(state, HV, K, V)
+    check_int32(spec_state_indices, "spec_state_indices")
     check(spec_state_indices.dim() == 2, "spec_state_indices",
           f"expected shape [B, S], got {list(spec_state_indices.shape)}")
+    B = spec_state_indices.shape[0]
+    check_int32(cu_seqlens, "cu_seqlens")
+    check(cu_seqlens.dim() == 1 and cu_seqlens.numel() == B + 1, "cu_seqlens",
+          f"expected {B + 1} offsets (B = {B} rows of spec_state_indices), got shape "
+          f"{list(cu_seqlens.shape)}")
     bounds = sequence_bounds(cu_seqlens, T, "cu_seqlens")
     plan = spec_slot_plan(spec_state_indices, num_accepted_tokens, [n for _, n in bounds],
                           state.shape[0], pad_slot_id)

@@ -52,10 +52,10 @@ inline void check_shape(const Tensor& t, at::IntArrayRef want, const char* arg) 
 // in [0, n_slots) and used by one row only: rows run in parallel, so a shared slot would race.
 inline std::vector<int64_t> slot_plan(const std::optional<Tensor>& indices, int64_t rows,
                                       int64_t n_slots, int64_t pad_slot_id, const char* arg) {
-  std::vector<int64_t> plan(rows);
   if (!indices.has_value()) {
     CHECK_ARG(rows <= n_slots, arg, "absent, so rows use slots 0..", rows - 1,
               ", but the pool has ", n_slots, " slots");
+    std::vector<int64_t> plan(rows);
     for (int64_t r = 0; r < rows; ++r) plan[r] = r;
     return plan;
   }
@@ -64,22 +64,22 @@ inline std::vector<int64_t> slot_plan(const std::optional<Tensor>& indices, int6
   check_dtype(idx, at::kInt, arg);
   check_shape(idx, {rows}, arg);
   auto acc = idx.accessor<int32_t, 1>();
+  // Validated before anything of the batch's size is allocated: (slot, row) of the non-pad rows,
+  // at most n_slots + 1 of them (past n_slots rows, two must share a slot).
   std::vector<std::pair<int64_t, int64_t>> used;
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t s = acc[r];
-    if (s == pad_slot_id) {
-      plan[r] = -1;
-      continue;
-    }
+  for (int64_t r = 0; r < rows && static_cast<int64_t>(used.size()) <= n_slots; ++r) {
+    const int64_t s = acc[r];
+    if (s == pad_slot_id) continue;
     CHECK_ARG(s >= 0 && s < n_slots, arg, "index ", s, " at row ", r, " is outside [0, ", n_slots,
               ") and is not the pad slot id ", pad_slot_id);
-    plan[r] = s;
     used.emplace_back(s, r);
   }
   std::sort(used.begin(), used.end());
   for (size_t i = 1; i < used.size(); ++i)
     CHECK_ARG(used[i].first != used[i - 1].first, arg, "slot ", used[i].first,
               " is used by rows ", used[i - 1].second, " and ", used[i].second);
+  std::vector<int64_t> plan(rows);
+  for (int64_t r = 0; r < rows; ++r) plan[r] = acc[r] == pad_slot_id ? -1 : acc[r];
   return plan;
 }
 
@@ -98,18 +98,26 @@ inline void check_ssm_pool(const Tensor& s, int64_t HV, int64_t K, int64_t V, co
             " is smaller than a slot (", HV * K * V, "): slots would share storage");
 }
 
-// [N+1] int32 offsets starting at 0, non-decreasing, ending at `total`.
-inline std::vector<int64_t> offsets(const Tensor& cu, int64_t total, const char* arg) {
+// [N+1] int32 offsets starting at 0, non-decreasing, ending at `total`; with count >= 0, N must be
+// count. The length and both ends are checked first and the whole tensor before it is copied, so
+// wrong offsets of any length are refused without allocating their size.
+inline std::vector<int64_t> offsets(const Tensor& cu, int64_t total, const char* arg,
+                                    int64_t count = -1) {
   check_cpu(cu, arg);
   check_dtype(cu, at::kInt, arg);
+  if (count >= 0)
+    CHECK_ARG(cu.dim() == 1 && cu.numel() == count + 1, arg, "expected shape [", count + 1,
+              "], got ", cu.sizes());
   CHECK_ARG(cu.dim() == 1 && cu.numel() >= 1, arg, "expected shape [N+1], got ", cu.sizes());
-  auto acc = cu.accessor<int32_t, 1>();
-  std::vector<int64_t> c(cu.numel());
-  for (int64_t i = 0; i < cu.numel(); ++i) c[i] = acc[i];
-  CHECK_ARG(c[0] == 0, arg, "must start at 0, got ", c[0]);
-  for (size_t i = 1; i < c.size(); ++i)
-    CHECK_ARG(c[i - 1] <= c[i], arg, "must be non-decreasing, got ", c[i - 1], " then ", c[i]);
-  CHECK_ARG(c.back() == total, arg, "must end at the token count ", total, ", got ", c.back());
+  const auto acc = cu.accessor<int32_t, 1>();
+  const int64_t n = cu.numel();
+  CHECK_ARG(acc[0] == 0, arg, "must start at 0, got ", acc[0]);
+  CHECK_ARG(acc[n - 1] == total, arg, "must end at the token count ", total, ", got ", acc[n - 1]);
+  for (int64_t i = 1; i < n; ++i)
+    CHECK_ARG(acc[i - 1] <= acc[i], arg, "must be non-decreasing, got ", acc[i - 1], " then ",
+              acc[i], " at entries ", i - 1, " and ", i);
+  std::vector<int64_t> c(n);
+  for (int64_t i = 0; i < n; ++i) c[i] = acc[i];
   return c;
 }
 

@@ -90,7 +90,7 @@ Tensor check_weights(const Tensor& weight, const std::optional<Tensor>& bias, in
   check_weight(weight, "weight");
   CHECK_ARG(weight.scalar_type() == dtype, "weight", "expected x's dtype ", dtype, ", got ",
             weight.scalar_type());
-  CHECK_ARG(weight.size(0) == D, "weight", "expected ", D, " channels, got ", weight.size(0));
+  CHECK_ARG(weight.size(0) == D, "weight", "expected ", D, " channels (as x has), got ", weight.size(0));
   const int64_t W = weight.size(1);
   CHECK_ARG(W >= 2 && W <= kMaxWidth, "weight", "width must be in [2, ", kMaxWidth, "], got ", W);
   if (is_weight_packed) {
@@ -121,10 +121,19 @@ void check_pool_tensor(const Tensor& s) {
   const int64_t footprint = s.numel() == 0 ? 0 : 1 + (s.size(1) - 1) * s.stride(1) + (s.size(2) - 1) * s.stride(2);
   CHECK_ARG(s.size(0) <= 1 || s.stride(0) >= footprint, "conv_states", "slot stride ", s.stride(0),
             " is smaller than a slot's extent ", footprint, ": slots would share storage");
+  // Inside a slot (which has_internal_overlap cannot always tell): with the channel and column
+  // dims ordered by stride, the larger stride must step past the smaller dim's whole span.
+  if (s.numel() > 0 && s.size(1) > 1 && s.size(2) > 1) {
+    const bool channels_inner = s.stride(1) <= s.stride(2);
+    const int64_t inner = channels_inner ? 1 : 2, outer = channels_inner ? 2 : 1;
+    CHECK_ARG(s.stride(outer) >= 1 + (s.size(inner) - 1) * s.stride(inner), "conv_states",
+              "elements of a slot overlap in memory: strides ", s.strides(), " for shape ",
+              s.sizes());
+  }
 }
 
-template <typename T>
-Pool<T> make_pool(const Tensor& s, int64_t D, int64_t W, at::ScalarType dtype) {
+// The pool against x and the weight: dtype, channels and a history of W-1 columns.
+void check_pool(const Tensor& s, int64_t D, int64_t W, at::ScalarType dtype) {
   check_pool_tensor(s);
   CHECK_ARG(s.scalar_type() == dtype, "conv_states", "expected x's dtype ", dtype, ", got ",
             s.scalar_type());
@@ -132,6 +141,11 @@ Pool<T> make_pool(const Tensor& s, int64_t D, int64_t W, at::ScalarType dtype) {
             ", state_len], got ", s.sizes());
   CHECK_ARG(s.size(2) >= W - 1, "conv_states", "state_len ", s.size(2),
             " is shorter than the history W-1 = ", W - 1);
+}
+
+template <typename T>
+Pool<T> make_pool(const Tensor& s, int64_t D, int64_t W, at::ScalarType dtype) {
+  check_pool(s, D, W, dtype);
   return Pool<T>{s.data_ptr<T>(), s.size(0), s.size(2), s.stride(0), s.stride(1), s.stride(2)};
 }
 
@@ -454,29 +468,19 @@ Tensor causal_conv1d_fwd(const Tensor& x, const Tensor& weight, const std::optio
               x.sizes());
   }
   const int64_t D = x.size(-2);
-  Tensor xt = x.transpose(-1, -2);  // token-major view: [T, D] or [B, L, D]
-  if (xt.numel() > 0 && xt.stride(-1) != 1) xt = xt.contiguous();  // channels must be contiguous
   const Tensor bias_c = check_weights(weight, bias, D, x.scalar_type(), is_weight_packed);
-  Tensor out_t = at::empty(xt.sizes(), x.options());  // token-major, like x's fast layout
-  const int64_t xs = xt.stride(-2);
-
-  std::vector<Sequence> seqs;
-  if (varlen) {
-    auto cu = offsets(*query_start_loc, x.size(1), "query_start_loc");
-    for (size_t i = 0; i + 1 < cu.size(); ++i)
-      seqs.push_back({cu[i] * xs, cu[i] * D, cu[i + 1] - cu[i], -1, false});
-  } else {
-    for (int64_t b = 0; b < x.size(0); ++b)
-      seqs.push_back({b * xt.stride(0), b * x.size(2) * D, x.size(2), -1, false});
-  }
-  const int64_t B = static_cast<int64_t>(seqs.size());
+  // Every argument is checked before x is copied or the output allocated (both x's size).
+  std::vector<int64_t> cu;
+  if (varlen) cu = offsets(*query_start_loc, x.size(1), "query_start_loc");
+  const int64_t B = varlen ? static_cast<int64_t>(cu.size()) - 1 : x.size(0);
+  std::vector<int64_t> plan;
+  Tensor init;
   if (!conv_states.has_value()) {
     CHECK_ARG(!cache_indices.has_value(), "cache_indices", "given without conv_states");
     CHECK_ARG(!has_initial_state.has_value(), "has_initial_state", "given without conv_states");
   } else {
-    check_pool_tensor(*conv_states);
-    auto plan = slot_plan(cache_indices, B, conv_states->size(0), pad_slot_id, "cache_indices");
-    Tensor init;
+    check_pool(*conv_states, D, weight.size(1), x.scalar_type());
+    plan = slot_plan(cache_indices, B, conv_states->size(0), pad_slot_id, "cache_indices");
     if (has_initial_state.has_value()) {
       check_cpu(*has_initial_state, "has_initial_state");
       CHECK_ARG(has_initial_state->scalar_type() == at::kBool, "has_initial_state",
@@ -484,6 +488,21 @@ Tensor causal_conv1d_fwd(const Tensor& x, const Tensor& weight, const std::optio
       check_shape(*has_initial_state, {B}, "has_initial_state");
       init = has_initial_state->contiguous();
     }
+  }
+  Tensor xt = x.transpose(-1, -2);  // token-major view: [T, D] or [B, L, D]
+  if (xt.numel() > 0 && xt.stride(-1) != 1) xt = xt.contiguous();  // channels must be contiguous
+  Tensor out_t = at::empty(xt.sizes(), x.options());  // token-major, like x's fast layout
+  const int64_t xs = xt.stride(-2);
+
+  std::vector<Sequence> seqs;
+  if (varlen) {
+    for (size_t i = 0; i + 1 < cu.size(); ++i)
+      seqs.push_back({cu[i] * xs, cu[i] * D, cu[i + 1] - cu[i], -1, false});
+  } else {
+    for (int64_t b = 0; b < x.size(0); ++b)
+      seqs.push_back({b * xt.stride(0), b * x.size(2) * D, x.size(2), -1, false});
+  }
+  if (conv_states.has_value()) {
     for (int64_t i = 0; i < B; ++i) {
       seqs[i].slot = plan[i];
       seqs[i].init = init.defined() && init.data_ptr<bool>()[i];
@@ -721,9 +740,34 @@ Tensor causal_conv1d_update(const Tensor& x, const std::optional<Tensor>& conv_s
             "channels must be contiguous (stride(-1) == 1), got strides ", x.strides());
   const int64_t B = x.size(0), D = x.size(-1);
   const Tensor bias_c = check_weights(weight, bias, D, x.scalar_type(), is_weight_packed);
-  check_pool_tensor(conv_states);
+  check_pool(conv_states, D, weight.size(1), x.scalar_type());
   auto slots = slot_plan(conv_state_indices, B, conv_states.size(0), pad_slot_id,
                          "conv_state_indices");
+  // The speculative counts too are checked before the output (x's size) is allocated.
+  std::vector<int64_t> accepted;
+  if (x.dim() == 2) {
+    CHECK_ARG(!num_accepted_tokens.has_value(), "num_accepted_tokens",
+              "only goes with a 3-D [B, L, D] x (speculative decode)");
+  } else {
+    const int64_t L = x.size(1), state_len = conv_states.size(2), W = weight.size(1);
+    CHECK_ARG(num_accepted_tokens.has_value(), "num_accepted_tokens",
+              "is required with a 3-D [B, L, D] x");
+    const Tensor& acc = *num_accepted_tokens;
+    check_cpu(acc, "num_accepted_tokens");
+    check_dtype(acc, at::kInt, "num_accepted_tokens");
+    check_shape(acc, {B}, "num_accepted_tokens");
+    CHECK_ARG(L >= 1, "x", "speculative decode needs L >= 1 tokens per row");
+    CHECK_ARG(state_len >= L, "conv_states", "state_len ", state_len, " is shorter than L = ", L);
+    const auto a = acc.accessor<int32_t, 1>();
+    const int64_t hi = std::min(L, state_len - W + 2);
+    accepted.resize(B);
+    for (int64_t r = 0; r < B; ++r) {
+      accepted[r] = a[r];
+      if (slots[r] >= 0)
+        CHECK_ARG(accepted[r] >= 1 && accepted[r] <= hi, "num_accepted_tokens", "row ", r, ": ",
+                  accepted[r], " is outside [1, ", hi, "]");
+    }
+  }
   Tensor out = at::empty(x.sizes(), x.options());
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
   if (x.dim() == 2 && x.scalar_type() == at::kBFloat16 && is_weight_packed &&
@@ -740,31 +784,12 @@ Tensor causal_conv1d_update(const Tensor& x, const std::optional<Tensor>& conv_s
     const Pool<scalar_t> pool = make_pool<scalar_t>(conv_states, D, weight.size(1), x.scalar_type());
     const auto w = make_weights<scalar_t>(weight, bias_c, is_weight_packed);
     if (x.dim() == 2) {
-      CHECK_ARG(!num_accepted_tokens.has_value(), "num_accepted_tokens",
-                "only goes with a 3-D [B, L, D] x (speculative decode)");
       auto run = w.W == 4 ? update_kernel<scalar_t, 4> : update_kernel<scalar_t, 0>;
       run(x.data_ptr<scalar_t>(), x.stride(0), out.data_ptr<scalar_t>(), slots, w, pool,
           silu_activation);
       return;
     }
     const int64_t L = x.size(1);
-    CHECK_ARG(num_accepted_tokens.has_value(), "num_accepted_tokens",
-              "is required with a 3-D [B, L, D] x");
-    const Tensor acc = num_accepted_tokens->contiguous();
-    check_cpu(acc, "num_accepted_tokens");
-    check_dtype(acc, at::kInt, "num_accepted_tokens");
-    check_shape(acc, {B}, "num_accepted_tokens");
-    CHECK_ARG(L >= 1, "x", "speculative decode needs L >= 1 tokens per row");
-    CHECK_ARG(pool.state_len >= L, "conv_states", "state_len ", pool.state_len,
-              " is shorter than L = ", L);
-    std::vector<int64_t> accepted(B);
-    const int64_t hi = std::min(L, pool.state_len - w.W + 2);
-    for (int64_t r = 0; r < B; ++r) {
-      accepted[r] = acc.data_ptr<int32_t>()[r];
-      if (slots[r] >= 0)
-        CHECK_ARG(accepted[r] >= 1 && accepted[r] <= hi, "num_accepted_tokens", "row ", r, ": ",
-                  accepted[r], " is outside [1, ", hi, "]");
-    }
     spec_update_kernel<scalar_t>(x.data_ptr<scalar_t>(), x.stride(0), x.stride(1),
                                  out.data_ptr<scalar_t>(), L, slots, accepted, w, pool,
                                  silu_activation);

@@ -1,6 +1,6 @@
-"""What only our kernels have, beyond the contract: the chunked prefill's gemm_path argument, and
-a property of our conv prefill that the references state by construction (a prefill split over two
-calls continues from the carried state bit for bit)."""
+"""What only our kernels have, beyond the contract: the chunked prefill's gemm_path argument, a
+property of our conv prefill that the references state by construction (a prefill split over two
+calls continues from the carried state bit for bit), and the Meta kernels' shape inference."""
 
 from __future__ import annotations
 
@@ -54,3 +54,16 @@ def test_conv_prefill_split_over_two_calls(ops):
                                                   query_start_loc=torch.tensor([0, hi - lo],
                                                                                dtype=torch.int32))))
     assert torch.equal(torch.cat(parts, 1), whole)
+
+
+@pytest.mark.parametrize("op", ["fused_gdn_gating", "causal_conv1d_update"])
+def test_all_meta_arguments_give_meta_results(ops, op):
+    """The Meta kernel refuses a mix of meta and CPU tensors (an error input of the catalogue), but
+    a call whose tensors are all meta still infers its results' shapes and dtypes."""
+    kw = {k: v.to("meta") if isinstance(v, torch.Tensor) else v
+          for k, v in cases.build(op, {}).items()}
+    got = getattr(ops, op)(**kw)
+    want = getattr(ops, op)(**cases.build(op, {}))
+    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+    for g, w in zip(got, want):
+        assert g.device.type == "meta" and (g.shape, g.dtype) == (w.shape, w.dtype)

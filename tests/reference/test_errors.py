@@ -41,3 +41,19 @@ def test_names_are_unique_within_an_op():
     for op, errs in ERRORS.items():
         names = [e.name for e in errs]
         assert len(names) == len(set(names)), op
+
+
+@pytest.mark.parametrize("how", [None, "padded", "offset", "strided"])
+@pytest.mark.parametrize("op, pool, axes", [
+    ("fused_sigmoid_gating_delta_rule_update", "state", {"slot_gap": 3}),
+    ("chunk_gated_delta_rule", "initial_state", {}),
+    ("causal_conv1d_update", "conv_states", {"layout": "SD", "state_extra": 2, "slot_gap": 3}),
+    ("causal_conv1d_fwd", "conv_states", {"layout": "DS", "state_extra": 1}),
+])
+def test_pool_overlap_check_passes_every_layout_the_cases_build(op, pool, axes, how):
+    """The pools' overlap check (slots apart, no two elements of a slot at one address) refuses
+    no layout a valid case builds: SD and DS, slot gaps, and each view of cases/views.py."""
+    from cases.views import relaid
+    from reference.checks import check_slots_apart
+    t = cases.build(op, axes)[pool]
+    check_slots_apart(t if how is None else relaid(t, how), pool)

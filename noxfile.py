@@ -211,3 +211,17 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.reference")
     session.run("python", "-m", "benchmarks.conv")
     session.run("python", "-m", "benchmarks.gdn")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The fuzzer (harness/fuzz.py) on our kernels: 3000 valid calls of the seven ops, each
+    corrupted one or two ways (the error catalogue's entries on other base cases, generic
+    mutators of offsets, slot indices, tensors, optionals, scalars and flags), run in a worker
+    with guard regions around every tensor argument; reports/fuzz-<time>.csv and a table per op
+    and class. Fails on a crash, hang, out-of-bounds write, accepted invalid call or wrong
+    result. Extra arguments go to `python -m harness fuzz` (e.g. --seed 7, --backend vllm-avx2)."""
+    install(session)
+    build_kernels(session)
+    session.run("python", "-m", "harness", "fuzz", "--backend", "ours", "--calls", "3000",
+                *session.posargs)

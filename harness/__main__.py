@@ -10,6 +10,7 @@
     python -m harness summary [--strict] REPORT.csv                                exit 1 on a bad row (strict)
     python -m harness html REPORT.csv [--baseline OLD.csv] [--out PAGE.html]      the report as a page with plots
     python -m harness accuracy [--max-tokens N] [--max-steps N]                    error-growth curves (CSV + page)
+    python -m harness fuzz [--backend B] [--calls N] [--seed S] [--op OP ...]      corrupted calls, guarded (harness/fuzz.py)
 
 Reports are written by the pytest runs (`nox -s correctness`, `pytest tests/properties`).
 A repro runs in this process by default (no isolation), so a crash shows its own backtrace and a
@@ -164,6 +165,9 @@ def main(argv=None) -> int:
     if argv[:1] == ["accuracy"]:           # its own options (harness/accuracy.py)
         from harness import accuracy
         return accuracy.main(argv[1:])
+    if argv[:1] == ["fuzz"]:               # its own options (harness/fuzz.py)
+        from harness import fuzz
+        return fuzz.main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)

@@ -27,8 +27,9 @@ def junk_fill_allocations(on: bool = True) -> None:
 
 def execute(request: tuple, backends_cache: dict) -> dict:
     """Run one request in this process: (kind, op, backend, variant, payload, threads) with kind
-    "case" or "schema" (payload: a case description) or "error" (payload: an error input's index);
-    threads, when not None, sets torch's intra-op thread count first."""
+    "case" or "schema" (payload: a case description), "error" (payload: an error input's index) or
+    "fuzz" (payload: a call of harness/fuzz.py); threads, when not None, sets torch's intra-op
+    thread count first."""
     import torch
 
     from harness import backends, runner
@@ -42,6 +43,9 @@ def execute(request: tuple, backends_cache: dict) -> dict:
         row = runner.run_case(op, backend, variant, payload)
     elif kind == "schema":
         row = runner.run_schema(op, backend, variant, payload)
+    elif kind == "fuzz":
+        from harness import fuzz
+        row = fuzz.run_call(op, backend, variant, payload)
     else:
         row = runner.run_error_input(op, backend, variant, REGISTRY[op].errors[payload])
     row["backend_info"] = backend.describe()

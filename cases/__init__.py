@@ -8,7 +8,8 @@ records, what a repro line replays). Any axis it leaves out takes the op's defau
 a description written before an axis existed still builds the same tensors. Unit tests, property
 tests, benchmarks and the fuzzer all build through here; tensor values come from a generator seeded
 by the case's `seed`. The `views` axis re-lays chosen tensor arguments as strided views
-(cases/views.py).
+(cases/views.py); the `poison` axis sets one element of one input to NaN or ±inf before that
+(cases/axes.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cases import conv, gdn
+from cases.axes import poisoned
 from cases.views import VIEWS, relayout
 
 # op -> (defaults, builder). A default may be a function of the already-completed description.
@@ -49,7 +51,7 @@ def complete(op: str, case: dict) -> dict:
 def build(op: str, case: dict) -> dict:
     """The op's keyword arguments (the contract's names) for a case description."""
     full = complete(op, case)
-    return relayout(BUILDERS[op][1](full), full["views"])
+    return relayout(poisoned(BUILDERS[op][1](full), full["poison"]), full["views"])
 
 
 __all__ = ["BUILDERS", "VIEWS", "build", "complete"]

@@ -23,7 +23,37 @@ REGIMES = ("unit", "large")
 # result. Drawn by the ops whose results scale with their inputs (the convs).
 REGIMES_WITH_TINY = REGIMES + ("tiny",)
 
+import os
+
+# The `thorough` profile also draws what is too slow for every run (prefills of thousands of tokens).
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
 seeds = st.integers(0, 2**31 - 1)
+
+# Non-finite inputs (`poison`): None, or [argument, where, kind]: one element of that argument, at
+# flat position where/1000 of its numel (so the token it lands in follows the draw), set to NaN,
+# +inf or −inf after building. SPEC (shared conventions): results are non-finite exactly where the
+# token-by-token math makes them so; causality holds for NaN too, so a chunked kernel that spreads
+# a later token's NaN to earlier tokens of its chunk (0·NaN in a masked product) shows here.
+POISON_KINDS = {"nan": float("nan"), "inf": float("inf"), "-inf": -float("inf")}
+
+
+def poisons(inputs: tuple[str, ...]):
+    """About one case in eight poisoned, in one of `inputs`."""
+    one = st.tuples(st.sampled_from(inputs), st.integers(0, 999),
+                    st.sampled_from(list(POISON_KINDS))).map(list)
+    return st.one_of(*[st.none()] * 7, one)
+
+
+def poisoned(kwargs: dict, poison: list | None) -> dict:
+    """kwargs with the poison's element set (in place; the builder's tensors are fresh)."""
+    if poison:
+        name, where, kind = poison
+        t = kwargs[name]
+        if t is not None and t.numel() and t.is_floating_point():
+            flat = where * t.numel() // 1000
+            t[tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), t.shape))] = POISON_KINDS[kind]
+    return kwargs
 dtypes = st.sampled_from(list(DTYPES))
 regimes = st.sampled_from(REGIMES)
 slot_gaps = st.sampled_from([0, 0, 3, 64])   # extra elements between slots: a view into a wider cache

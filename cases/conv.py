@@ -42,10 +42,10 @@ UPDATE_BROADCAST = ("x", "weight", "bias", "num_accepted_tokens")
 PAD_IDS = [-1, -1, -1, -3, 1000]
 
 _CONV = dict(D=32, W=4, dtype="bf16", bias=True, silu=False, packed=False, regime="unit", seed=0,
-             views={})
+             views={}, poison=None)
 _POOL = dict(layout="SD", state_extra=0, slot_gap=0, indices_given=True, pad_slot_id=-1)
 _N_SLOTS = dict(n_slots=lambda c: max([s + 1 for s in c["slots"]] + [1]))
-PACK_DEFAULTS = dict(D=32, W=4, dtype="bf16", seed=0, views={})
+PACK_DEFAULTS = dict(D=32, W=4, dtype="bf16", seed=0, views={}, poison=None)
 def _slots(c) -> "torch.Tensor":
     """The case's slot indices, pads written as its pad_slot_id."""
     return axes.slots_tensor([c["pad_slot_id"] if s == -1 else s for s in c["slots"]])
@@ -118,6 +118,7 @@ def fwd_cases(draw):
             label="has_initial_state")
     c["regime"] = draw(regimes, label="regime")
     c["views"] = draw(views(FWD_INPUTS, FWD_BROADCAST), label="views")
+    c["poison"] = draw(axes.poisons(("x",)), label="poison")
     c["seed"] = draw(axes.seeds, label="seed")
     return c
 
@@ -137,6 +138,7 @@ def update_cases(draw):
     c["x_row_pad"] = draw(st.sampled_from([0, 0, 16]), label="x_row_pad")
     c["regime"] = draw(regimes, label="regime")
     c["views"] = draw(views(UPDATE_INPUTS, UPDATE_BROADCAST), label="views")
+    c["poison"] = draw(axes.poisons(("x",)), label="poison")
     c["seed"] = draw(axes.seeds, label="seed")
     return c
 

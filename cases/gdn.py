@@ -7,11 +7,21 @@ which wipes the state, and one token of −1e7 gates inside the sequence: a chun
 builds its decays from differences of cumulative sums gets −∞ − (−∞) = NaN, or loses every later
 small step to the rounding of |G| ≈ 1e7).
 
+Value regimes (`regime`), besides "unit", "large" and "small" (below): "illcond", the chunked
+prefill's hard case: nearly parallel keys (a common direction plus 5% noise) of norm 1.38, β in
+[0.99, 1] and decays of about −1e-3 (decode and spec draw A_log and b to give the same), so that
+β‖k‖² approaches 2 (the delta-rule transition I − βkkᵀ has an eigenvalue near −1) and a chunk's
+triangular system I + L has condition numbers in the hundreds: a chunked evaluation loses about
+cond·u there, the token-by-token math does not. Each row of these ops records the conditioning
+(`max_beta_k2`, and for the prefill `chunk_cond`: reference/gdn_chunked.py).
+
 Each op's DEFAULTS make any partial description complete (cases.complete): a description written
 before an axis existed builds as it did then.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from hypothesis import strategies as st
@@ -21,19 +31,35 @@ from cases.views import views
 from cases.layouts import ssm_pool
 
 DECAYS = ("normal", "zero", "strong", "extreme")
+ILLCOND_NORM = 1.38       # β‖k‖² up to 1.9
+ILLCOND_DECAY = 1e-3
 
 
-def _decay(gen, shape, decay: str) -> torch.Tensor:
+def _extreme_tokens(lengths: list[int], slots: list[int]) -> tuple[int, int]:
+    """(the token of the −∞ gate, the token of the −1e7 gates): in the longest sequence with a
+    slot (else the longest), the 4th token (or its last) and the one two thirds in, so that a
+    live state is wiped and the big step lands after the reset when there is room."""
+    live = [i for i, n in enumerate(lengths) if n and slots[i] != -1] or \
+        [i for i, n in enumerate(lengths) if n]
+    i = max(live, key=lambda s: lengths[s])
+    start, n = sum(lengths[:i]), lengths[i]
+    return start + min(3, n - 1), start + (2 * n) // 3
+
+
+def _decay(gen, shape, c) -> torch.Tensor:
+    decay = c["decay"]
     if decay == "zero":
         return torch.zeros(shape)
     if decay == "strong":
         return -8.0 - torch.rand(shape, generator=gen)
     if decay in ("normal", "extreme"):
         g = -torch.nn.functional.softplus(torch.randn(shape, generator=gen)) * 0.5
-        T = shape[1]
-        if decay == "extreme" and T:
-            g[0, min(3, T - 1), 0] = -float("inf")
-            g[0, (2 * T) // 3, :] = -1e7
+        if c["regime"] == "illcond":
+            g = -ILLCOND_DECAY * (0.5 + torch.rand(shape, generator=gen))
+        if decay == "extreme" and shape[1]:
+            at_inf, at_big = _extreme_tokens(c["lengths"], c["slots"])
+            g[0, at_big, :] = -1e7
+            g[0, at_inf, 0] = -float("inf")      # after: one token may carry both (head 0: −∞)
         return g
     raise ValueError(f"decay: expected one of {DECAYS}, got {decay!r}")
 
@@ -60,15 +86,23 @@ SPEC_BROADCAST = DECODE_BROADCAST
 EPS = [1e-5, 1e-5, 1e-3]            # the prefill's l2norm eps (decode's is fixed at 1e-5)
 # "small": q and k with Σx² about the l2norm's eps, where the eps term changes the result (a kernel
 # using another eps, or ignoring the argument, drifts there and nowhere else).
-REGIMES = (*axes.REGIMES, "small")
+REGIMES = (*axes.REGIMES, "small", "illcond")
 L2NORM_EPS = 1e-5
 
 _HEADS = dict(HK=1, G=2, K=32, V=32, dtype="bf16", state_dtype="fp32", slot_gap=0, l2norm=True,
-              qk_strides="dense", regime="unit", seed=0, views={})
+              qk_strides="dense", regime="unit", seed=0, views={}, poison=None)
 _SLOTS = dict(n_slots=lambda c: max([s + 1 for s in c["slots"]] + [1]))
 GATING_DEFAULTS = dict(T=16, HV=4, dtype="bf16", softplus_beta=1.0, softplus_threshold=20.0,
-                       regime="unit", seed=0, views={})
-DECODE_DEFAULTS = dict(B=2, **_HEADS, cu_seqlens=False, softplus_beta=1.0, softplus_threshold=20.0,
+                       regime="unit", seed=0, views={}, poison=None)
+# Inputs a poison may land in: those with a value per token (cases/axes.py).
+GATING_POISON = ("a", "b")
+STEP_POISON = ("q", "k", "v", "a", "b")
+PREFILL_POISON = ("query", "key", "value", "g", "beta")
+# steps: chained calls, each step's tokens from a seed of its own, the pool carried (long horizons:
+# a bf16 or fp16 pool is rounded once per step, so a biased or lossy write-back accumulates).
+CHAIN_DECAY = 1e-2
+STEPS = st.one_of(*[st.just(1)] * 11, st.integers(100, 300))
+DECODE_DEFAULTS = dict(B=2, **_HEADS, cu_seqlens=False, steps=1, softplus_beta=1.0, softplus_threshold=20.0,
                        slots=lambda c: list(range(c["B"])), **_SLOTS)
 PREFILL_DEFAULTS = dict(lengths=[5], **_HEADS, decay="normal", eps=L2NORM_EPS,
                         output_final_state=True,
@@ -90,6 +124,7 @@ def gating_cases(draw):
                 dtype=draw(axes.dtypes, label="dtype"), softplus_beta=beta_s,
                 softplus_threshold=thr, regime=draw(axes.regimes, label="regime"),
                 views=draw(views(GATING_INPUTS, GATING_BROADCAST), label="views"),
+                poison=draw(axes.poisons(GATING_POISON), label="poison"),
                 seed=draw(axes.seeds, label="seed"))
 
 
@@ -114,6 +149,7 @@ def _step_axes(draw, inputs, broadcast) -> dict:
                 qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
                 regime=draw(st.sampled_from(REGIMES), label="regime"),
                 views=draw(views(inputs, broadcast), label="views"),
+                poison=draw(axes.poisons(STEP_POISON), label="poison"),
                 seed=draw(axes.seeds, label="seed"))
 
 
@@ -123,12 +159,15 @@ def decode_cases(draw):
     slots, n_slots = draw(axes.slot_indices(B), label="slots")
     return dict(B=B, slots=slots, n_slots=n_slots,
                 cu_seqlens=draw(st.booleans(), label="cu_seqlens"),
+                steps=draw(STEPS, label="steps"),
                 **_step_axes(draw, DECODE_INPUTS, DECODE_BROADCAST))
 
 
 @st.composite
 def prefill_cases(draw):
     length = st.one_of(st.sampled_from(CHUNK_EDGES), st.integers(0, 140))
+    if axes.THOROUGH:       # long horizons: thousands of tokens, one sequence in about 30
+        length = st.one_of(length, *[length] * 28, st.integers(1000, 4096))
     lengths = draw(st.lists(length, min_size=1, max_size=4), label="lengths")
     slots, n_slots = draw(axes.slot_indices(len(lengths)), label="slots")
     return dict(lengths=lengths, **_heads(draw), **_precisions(draw), slots=slots, n_slots=n_slots,
@@ -142,6 +181,7 @@ def prefill_cases(draw):
                 qk_strides=draw(st.sampled_from(QK_STRIDES), label="qk_strides"),
                 regime=draw(st.sampled_from(REGIMES), label="regime"),
                 views=draw(views(PREFILL_INPUTS, PREFILL_BROADCAST), label="views"),
+                poison=draw(axes.poisons(PREFILL_POISON), label="poison"),
                 seed=draw(axes.seeds, label="seed"))
 
 
@@ -194,7 +234,12 @@ def _qkv(gen, T, c, act):
     if c["regime"] == "small":      # Σ q² ≈ Σ k² ≈ eps
         qk_scale = (c.get("eps", L2NORM_EPS) / c["K"]) ** 0.5
     q = (torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale).to(act)
-    k = (torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale).to(act)
+    k = torch.randn(1, T, c["HK"], c["K"], generator=gen) * qk_scale
+    if c["regime"] == "illcond":    # nearly parallel, norm ILLCOND_NORM (see the module docstring)
+        direction = torch.nn.functional.normalize(torch.randn(c["HK"], c["K"], generator=gen), dim=-1)
+        k = direction + 0.05 * torch.randn(1, T, c["HK"], c["K"], generator=gen) / c["K"] ** 0.5
+        k = torch.nn.functional.normalize(k, dim=-1) * ILLCOND_NORM
+    k = k.to(act)
     v = (torch.randn(1, T, HV, c["V"], generator=gen) * big).to(act)
     if c["qk_strides"] == "distinct":
         q, v = _own_strides(q, 8, 0), _own_strides(v, 0, 24)
@@ -223,17 +268,33 @@ def build_gating(c):
                 softplus_beta=c["softplus_beta"], softplus_threshold=c["softplus_threshold"])
 
 
+def _gates(gen, T, HV, c, act) -> dict:
+    """A_log, dt_bias, a, b of a decode or spec step: g = −exp(A_log)·softplus(a + dt_bias),
+    β = sigmoid(b). Large: a and b across the softplus threshold and the sigmoid's saturation;
+    illcond: g ≈ −1e-3 (A_log ≈ log 1e-3) and β ≥ 0.99 (b ≥ 4.6); a chain (steps > 1): g about
+    −CHAIN_DECAY, a memory of about a hundred steps like a long-context head of a trained model,
+    so that what each step's write-back rounding loses accumulates over the chain."""
+    gate_scale = 10.0 if c["regime"] == "large" else 1.0
+    A_log = torch.rand(HV, generator=gen) * 2 - 1
+    dt_bias = torch.randn(HV, generator=gen).to(act)
+    a = torch.randn(T, HV, generator=gen) * gate_scale
+    b = torch.randn(T, HV, generator=gen) * gate_scale
+    if c["regime"] == "illcond":
+        A_log = math.log(ILLCOND_DECAY) + 0.5 * A_log
+        b = 4.6 + b.abs()
+    elif c.get("steps", 1) > 1:     # a chain forgets slowly: errors accumulate, not fade
+        A_log = A_log + math.log(CHAIN_DECAY)
+    return dict(A_log=A_log, dt_bias=dt_bias, a=a.to(act), b=b.to(act))
+
+
 def build_decode(c):
     gen = axes.gen(c["seed"])
     act = axes.dtype(c["dtype"])
     B, HV = c["B"], c["HK"] * c["G"]
     q, k, v = _qkv(gen, B, c, act)
-    gate_scale = 10.0 if c["regime"] == "large" else 1.0
-    return dict(A_log=torch.rand(HV, generator=gen) * 2 - 1,
-                dt_bias=torch.randn(HV, generator=gen).to(act),
-                q=q, k=k, v=v,
-                a=(torch.randn(B, HV, generator=gen) * gate_scale).to(act),
-                b=(torch.randn(B, HV, generator=gen) * gate_scale).to(act),
+    gates = _gates(gen, B, HV, c, act)
+    return dict(A_log=gates["A_log"], dt_bias=gates["dt_bias"],
+                q=q, k=k, v=v, a=gates["a"], b=gates["b"],
                 state=_pool(gen, c), state_indices=axes.slots_tensor(c["slots"]),
                 cu_seqlens=axes.offsets([1] * B) if c["cu_seqlens"] else None,
                 use_qk_l2norm_in_kernel=c["l2norm"],
@@ -245,9 +306,11 @@ def build_prefill(c):
     act = axes.dtype(c["dtype"])
     T, HV = sum(c["lengths"]), c["HK"] * c["G"]
     q, k, v = _qkv(gen, T, c, act)
-    return dict(query=q, key=k, value=v,
-                g=_decay(gen, (1, T, HV), c["decay"]),
-                beta=torch.rand(1, T, HV, generator=gen).to(act),
+    g = _decay(gen, (1, T, HV), c)
+    beta = torch.rand(1, T, HV, generator=gen)
+    if c["regime"] == "illcond":
+        beta = 0.99 + 0.01 * beta
+    return dict(query=q, key=k, value=v, g=g, beta=beta.to(act),
                 initial_state=_pool(gen, c), output_final_state=c["output_final_state"],
                 cu_seqlens=axes.offsets(c["lengths"]), head_first=False,
                 use_qk_l2norm_in_kernel=c["l2norm"],
@@ -259,12 +322,9 @@ def build_spec(c):
     act = axes.dtype(c["dtype"])
     T, HV = sum(c["lengths"]), c["HK"] * c["G"]
     q, k, v = _qkv(gen, T, c, act)
-    gate_scale = 10.0 if c["regime"] == "large" else 1.0
-    return dict(A_log=torch.rand(HV, generator=gen) * 2 - 1,
-                dt_bias=torch.randn(HV, generator=gen).to(act),
-                q=q[0], k=k[0], v=v[0],
-                a=(torch.randn(T, HV, generator=gen) * gate_scale).to(act),
-                b=(torch.randn(T, HV, generator=gen) * gate_scale).to(act),
+    gates = _gates(gen, T, HV, c, act)
+    return dict(A_log=gates["A_log"], dt_bias=gates["dt_bias"],
+                q=q[0], k=k[0], v=v[0], a=gates["a"], b=gates["b"],
                 state=_pool(gen, c),
                 spec_state_indices=torch.tensor(c["slots"], dtype=torch.int32).reshape(c["B"], c["S"]),
                 num_accepted_tokens=axes.slots_tensor(c["accepted"]),

@@ -52,6 +52,33 @@ Why these numbers:
 - Results that are copies of inputs (conv state columns, packed weights) are EXACT: every bit must
   equal the baseline's.
 
+Rounding bias. The criteria above bound the size of the error, not its sign: a bf16 or fp16
+result rounded toward zero instead of to nearest is within one ulp everywhere and passes them, yet
+a state written back that way loses magnitude on every step of a decode chain (after 200 steps
+the error is several times the baseline's). So each result also reports its mean signed ULP
+distance to the correctly rounded oracle, clipped to ±1 per element (harness/metrics.py), both in
+the plain sign (`bias`: toward −∞ negative) and toward the oracle's magnitude (`bias_mag`: toward
+zero negative), and passes when both differ from the baseline's by at most
+
+    BIAS_FLOOR  +  FACTOR · rms(baseline's clipped distances)  +  1/√n
+
+- A correctly rounded result sits on the rounded oracle except where its own fp32 error crosses a
+  rounding boundary; the baseline's RMS distance measures how often that happens on this case, and
+  a kernel with another evaluation order lands on the other neighbour about as often, in either
+  direction: FACTOR of it, as for the size criteria.
+- Those disagreements are ±1 each and of no preferred sign, so their mean over n elements scatters
+  by at most 1/√n (the standard deviation of a mean of n values of modulus ≤ 1): a bias must stand
+  out of that noise, so a call with a handful of elements can show none. n counts distinct oracle
+  values: elements that repeat one value (a broadcast input) land on the same neighbour together
+  and are one sample.
+- BIAS_FLOOR = 1/8 admits a transcendental evaluated with a one-sided error below u/16 (APPROX),
+  which moves at most about 1/16 of the results by one value.
+- Rounding toward zero (or truncating fp32 to bf16) moves about half the results by one value:
+  a distance of about 0.5 against a tolerance of 1/8 + FACTOR·(a few hundredths) + 1/√n, so it
+  fails in one call once n exceeds about 16. Where a result's error is many ulps (an fp32 result
+  after a long accumulation), the baseline's RMS is near 1 and the criterion admits anything:
+  there the size criteria are the only judges, and an accumulated bias shows in them.
+
 The chunked prefill is judged against the fp32 token-by-token recurrence, in the unit tests as in
 the property suite: the contract is the token-by-token math (SPEC §3), and a chunked kernel is one
 way of evaluating it, so its bar is what a straightforward fp32 evaluation of that math achieves on
@@ -76,6 +103,7 @@ UNIT_ROUNDOFF = {torch.float64: 2.0**-53, torch.float32: 2.0**-24, torch.bfloat1
 FACTOR = {torch.float32: 2.0, torch.bfloat16: 2.0, torch.float16: 2.0}
 FLOOR_ULPS = 1.0
 APPROX = {dtype: u / 16 for dtype, u in UNIT_ROUNDOFF.items()}
+BIAS_FLOOR = 1 / 8
 UNDERFLOW_OPS = 34
 # Half the smallest subnormal: the rounding error of a result that falls below the normal range.
 SUBNORMAL_FLOOR = {torch.float64: 2.0**-1075, torch.float32: 2.0**-150, torch.bfloat16: 2.0**-134,
@@ -87,8 +115,9 @@ class Verdict:
     ok: bool
     tolerance: float          # on the max abs error
     rms_tolerance: float      # on the relative RMS error
-    score: float              # the larger of error / tolerance over both criteria; > 1 fails
+    score: float              # the larger of error / tolerance over every criterion; > 1 fails
     reason: str
+    bias_tolerance: float = 0.0   # on the rounding bias beyond the baseline's (ulps)
 
 
 def tolerance(dtype: torch.dtype, base_max_abs: float, scale: float, accumulation: float = 0.0) -> float:
@@ -125,6 +154,17 @@ def elementwise(got: torch.Tensor, oracle: torch.Tensor, accumulation: torch.Ten
                            f"{oracle.flatten()[i].item():.6g}")
 
 
+def bias_tolerance(dtype: torch.dtype, base_bias_rms: float, n: int) -> float:
+    """The bound on a result's rounding bias beyond the baseline's (module docstring)."""
+    return BIAS_FLOOR + FACTOR[dtype] * base_bias_rms + n ** -0.5
+
+
+def bias_excess(m: dict) -> float:
+    """How far the result's rounding bias is from the baseline's, in ulps: the larger of the plain
+    and the toward-magnitude mean distances."""
+    return max(abs(m["bias"] - m["base_bias"]), abs(m["bias_mag"] - m["base_bias_mag"]))
+
+
 def _ratio(err: float, tol: float) -> float:
     return err / tol if tol > 0 else (0.0 if err == 0 else float("inf"))
 
@@ -133,8 +173,12 @@ def judge(name: str, dtype: torch.dtype, m: dict) -> Verdict:
     """Verdict on one result from its metrics (harness.metrics.measure)."""
     tol = tolerance(dtype, m["base_max_abs"], m["scale"], m.get("accumulation", 0.0))
     rms_tol = rms_tolerance(dtype, m["base_rel_rms"], m.get("accumulation_rel", 0.0))
-    score = max(_ratio(m["max_abs"], tol), _ratio(m["rel_rms"], rms_tol), m.get("elem_score", 0.0))
-    verdict = lambda ok, reason="": Verdict(ok, tol, rms_tol, score, reason)  # noqa: E731
+    biased = bias_tol = 0.0
+    if m.get("bias_n"):
+        biased, bias_tol = bias_excess(m), bias_tolerance(dtype, m["base_bias_rms"], m["bias_n"])
+    score = max(_ratio(m["max_abs"], tol), _ratio(m["rel_rms"], rms_tol), m.get("elem_score", 0.0),
+                _ratio(biased, bias_tol) if bias_tol else 0.0)
+    verdict = lambda ok, reason="": Verdict(ok, tol, rms_tol, score, reason, bias_tol)  # noqa: E731
     if m["class_mismatch"]:
         return verdict(False, f"{name}: {m['class_mismatch']} elements non-finite where the baseline "
                               f"is not, or the reverse ({m['nan']} NaN, {m['inf']} inf)")
@@ -150,6 +194,12 @@ def judge(name: str, dtype: torch.dtype, m: dict) -> Verdict:
     if m.get("elem_score", 0.0) > 1:
         return verdict(False, f"{name}: an element exceeds its own rounding bound by "
                               f"{m['elem_score']:.3g}× ({m['elem_worst']})")
+    if biased > bias_tol:
+        return verdict(False, f"{name}: rounding bias: mean distance {m['bias']:+.3g} ulp, toward "
+                              f"magnitude {m['bias_mag']:+.3g} (baseline {m['base_bias']:+.3g}, "
+                              f"{m['base_bias_mag']:+.3g}) over {m['bias_n']} distinct values, beyond "
+                              f"tolerance {bias_tol:.3g} ({BIAS_FLOOR:g} + {FACTOR[dtype]:g} × "
+                              f"baseline rms {m['base_bias_rms']:.3g} + 1/√n)")
     return verdict(True)
 
 

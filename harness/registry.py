@@ -22,6 +22,7 @@ from cases import gdn as G
 from cases.pinned import DECODE, FWD, PREFILL, SPEC, UPDATE, with_
 from harness.errors import ERRORS, ErrorInput
 from reference.checks import sequence_bounds, spec_slot_plan
+from reference.gdn_chunked import conditioning
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class OpSpec:
     # index in the row's result)]): batch invariance (harness/repeat.py); None: no batch
     alone: Callable[[dict, dict, int], tuple[dict, list]] | None = None
     rows: Callable[[dict], int] = lambda case: 0     # rows (or sequences) of a case
+    # (case, kwargs) -> figures of how hard the case is numerically, recorded on its row
+    # (reference/gdn_chunked.py: conditioning)
+    conditioning: Callable[[dict, dict], dict] | None = None
+    # the pool a chain of calls carries (a case with `steps` > 1: harness/runner.py _run_chain)
+    chain: str | None = None
 
     def build(self, case: dict) -> dict:
         """The op's arguments for a case description (cases.build)."""
@@ -237,6 +243,9 @@ EXAMPLES = {
         ("fp32, softplus (0.5, 1)", dict(T=200, HV=48, dtype="fp32", softplus_beta=0.5,
                                          softplus_threshold=1.0, regime="large")),
         ("a and b strided", dict(T=50, HV=16, dtype="fp32", views={"a": "padded", "b": "strided"})),
+        ("a NaN in a: only its token and head", dict(T=50, HV=16, dtype="bf16",
+                                                                  poison=["a", 333, "nan"])),
+        ("+inf in b", dict(T=50, HV=16, dtype="fp32", poison=["b", 10, "inf"])),
     ),
     "fused_sigmoid_gating_delta_rule_update": (
         ("H3 beta read per row, not row 0's", DECODE),
@@ -262,6 +271,14 @@ EXAMPLES = {
         ("gates laid out as views", with_(DECODE, views={"a": "padded", "b": "strided",
                                                           "A_log": "offset", "dt_bias": "padded",
                                                           "state_indices": "strided"})),
+        ("ill-conditioned: nearly parallel keys, β‖k‖² near 2, g ≈ −1e-3",
+         with_(_DEC5, regime="illcond", l2norm=False, dtype="fp32")),
+        ("a NaN in one row's k: only that row is non-finite", with_(_DEC5, poison=["k", 500, "nan"])),
+        ("+inf in one row's a: g = −inf wipes that row's state", with_(_DEC5, poison=["a", 100, "inf"])),
+        ("long horizon: 200 chained steps on a bf16 pool (write-back rounding accumulates)",
+         with_(DECODE, steps=200, state_dtype="bf16")),
+        ("long horizon: 150 chained steps on an fp16 pool, fp16", with_(_DEC5, steps=150, dtype="fp16",
+                                                                       state_dtype="fp16", K=16, V=32)),
     ),
     "fused_sigmoid_gating_delta_rule_update_spec": (
         ("§7 resume from position accepted-1, store after token t at position t", SPEC),
@@ -298,6 +315,10 @@ EXAMPLES = {
         ("softplus parameters honoured: gates across the threshold",
          with_(SPEC, softplus_beta=2.0, softplus_threshold=10.0, regime="large")),
         ("l2norm eps matters: |q|², |k|² ≈ eps", with_(SPEC, regime="small", K=16, V=16)),
+        ("ill-conditioned: nearly parallel keys, β‖k‖² near 2, g ≈ −1e-3",
+         with_(SPEC, regime="illcond", l2norm=False, dtype="fp32")),
+        ("a NaN in one draft token's v: that token and the row's later ones non-finite",
+         with_(SPEC, poison=["v", 300, "nan"])),
         ("q, k, v laid out as views", with_(SPEC, views={"q": "padded", "k": "offset",
                                                           "v": "padded"})),
         ("gates, indices and counts laid out as views",
@@ -341,6 +362,23 @@ EXAMPLES = {
          with_(_PRE3, state_dtype="bf16", output_final_state=False)),
         ("no final state: the pool is left unchanged (fp32 state)",
          with_(_PRE3, output_final_state=False)),
+        ("ill-conditioned chunks: nearly parallel keys of norm 1.38, β ≥ 0.99, g ≈ −1e-3",
+         with_(_PRE3, lengths=[64, 128], slots=[0, 1], n_slots=2, HK=1, G=1, K=8, V=128,
+               dtype="fp32", regime="illcond", l2norm=False)),
+        ("ill-conditioned chunks, G2 K128 V128, bf16, bf16 state",
+         with_(_PRE3, lengths=[100, 40], slots=[1, 0], HK=1, G=2, K=128, V=128,
+               state_dtype="bf16", regime="illcond", l2norm=False)),
+        ("ill-conditioned chunks under l2norm, fp32", with_(_PRE3, lengths=[130], slots=[2],
+                                                            dtype="fp32", regime="illcond")),
+        ("a NaN in token 40's key: tokens 32-39 of its chunk stay finite",
+         with_(_PRE3, lengths=[80], slots=[1], HK=1, G=2, dtype="fp32", poison=["key", 500, "nan"])),
+        ("+inf in a value inside a chunk, G2", with_(_PRE3, lengths=[20, 70], slots=[0, 1],
+                                                     poison=["value", 700, "inf"])),
+        ("-inf in a beta inside a chunk, no l2norm", with_(_PRE3, lengths=[45], slots=[0],
+                                                           l2norm=False, dtype="fp32",
+                                                           poison=["beta", 900, "-inf"])),
+        ("a NaN gate at a chunk's first token", with_(_PRE3, lengths=[70], slots=[0], HK=1, G=1,
+                                                      poison=["g", 458, "nan"])),
     ),
     "causal_conv1d_weight_pack": (
         ("many channel blocks, fp16", dict(D=8192, dtype="fp16")),
@@ -388,6 +426,10 @@ EXAMPLES = {
         ("products below the normal range, packed bf16", with_(_UNDERFLOW, regime="tiny_products")),
         ("products below the normal range, packed bf16, no SiLU",
          with_(_UNDERFLOW, regime="tiny_products", silu=False)),
+        ("subnormal data without a bias, packed bf16 (the fast path's own fallback)",
+         with_(_UNDERFLOW, regime="tiny", bias=False)),
+        ("a NaN in x: only later outputs of its sequence",
+         with_(FWD, poison=["x", 620, "nan"])),
     ),
     "causal_conv1d_update": (
         ("H2 strided slots, SD", UPDATE),
@@ -412,6 +454,8 @@ EXAMPLES = {
                                         slots=[5, 0, 1, 2], n_slots=6, state_extra=2,
                                         dtype="fp32", layout="DS")),
         ("width 2, identity indices", with_(UPDATE, W=2, B=3, indices_given=False, slots=[0, 1, 2])),
+        ("subnormal data without a bias, packed bf16", with_(_UPD_FEW, regime="tiny", bias=False)),
+        ("-inf in one row's x: only that row", with_(UPDATE, poison=["x", 400, "-inf"])),
         ("width 3", with_(UPDATE, W=3, B=3, indices_given=False, slots=[0, 1, 2])),
         ("width 5", with_(UPDATE, W=5, B=3, indices_given=False, slots=[0, 1, 2])),
         ("packed, no bias", with_(UPDATE, packed=True, bias=False, silu=True)),
@@ -435,6 +479,16 @@ EXAMPLES = {
 }
 
 
+def _step_conditioning(case, kw):
+    return conditioning(kw["k"], torch.sigmoid(kw["b"].double()),
+                        use_l2norm=kw["use_qk_l2norm_in_kernel"])
+
+
+def _prefill_conditioning(case, kw):
+    return conditioning(kw["key"], kw["beta"], kw["g"], kw["cu_seqlens"],
+                        kw["use_qk_l2norm_in_kernel"], kw["eps"])
+
+
 def _pack_reference(weight, *, precision):
     return R.causal_conv1d_weight_pack(weight)     # a permutation: the same in every precision
 
@@ -450,22 +504,22 @@ _CONV_IDS = ("D", "W", "dtype", "bias", "silu", "packed", "layout", "slot_gap", 
 REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
     _spec("fused_gdn_gating", cases=G.gating_cases(), inputs=G.GATING_INPUTS,
           results=("g", "beta"), writable=_nothing, alone=_gating_alone, rows=lambda c: c["T"],
-          id_keys=("T", "HV", "dtype", "softplus_beta", "softplus_threshold", "regime")),
+          id_keys=("T", "HV", "dtype", "softplus_beta", "softplus_threshold", "regime", "poison")),
     _spec("fused_sigmoid_gating_delta_rule_update", cases=G.decode_cases(),
           inputs=G.DECODE_INPUTS,
           results=("out", "state"), writable=_decode_writable, alone=_decode_alone,
-          rows=lambda c: c["B"],
-          id_keys=("B", *_GDN_IDS, "qk_strides")),
+          rows=lambda c: c["B"], conditioning=_step_conditioning, chain="state",
+          id_keys=("B", *_GDN_IDS, "qk_strides", "poison")),
     _spec("fused_sigmoid_gating_delta_rule_update_spec", cases=G.spec_cases(),
           inputs=G.SPEC_INPUTS,
           results=("out", "state"), writable=_spec_writable, alone=_spec_alone,
-          rows=lambda c: c["B"],
-          id_keys=("B", "S", "lengths", "accepted", *_GDN_IDS, "qk_strides")),
+          rows=lambda c: c["B"], conditioning=_step_conditioning,
+          id_keys=("B", "S", "lengths", "accepted", *_GDN_IDS, "qk_strides", "poison")),
     _spec("chunk_gated_delta_rule", cases=G.prefill_cases(),
           inputs=G.PREFILL_INPUTS,
           results=("out", "initial_state"), writable=_prefill_writable, alone=_prefill_alone,
-          rows=lambda c: len(c["lengths"]),
-          id_keys=("lengths", *_GDN_IDS, "decay", "eps", "qk_strides"), gemm=True),
+          rows=lambda c: len(c["lengths"]), conditioning=_prefill_conditioning,
+          id_keys=("lengths", *_GDN_IDS, "decay", "eps", "qk_strides", "poison"), gemm=True),
     _spec("causal_conv1d_weight_pack", cases=C.pack_cases(), inputs=C.PACK_INPUTS,
           results=("packed",), writable=_nothing, exact=frozenset({"packed"}),
           id_keys=("D", "W", "dtype")),
@@ -474,11 +528,11 @@ REGISTRY: dict[str, OpSpec] = {s.name: s for s in (
           results=("out", "conv_states"), writable=_fwd_writable, exact=frozenset({"conv_states"}),
           alone=_fwd_alone, rows=lambda c: len(c["lengths"]),
           accumulation=_conv_accumulation(R.causal_conv1d_fwd),
-          id_keys=("lengths", "varlen", *_CONV_IDS, "states")),
+          id_keys=("lengths", "varlen", *_CONV_IDS, "states", "poison")),
     _spec("causal_conv1d_update", cases=C.update_cases(),
           inputs=C.UPDATE_INPUTS,
           results=("out", "conv_states"), writable=_update_writable, exact=frozenset({"conv_states"}),
           alone=_update_alone, rows=lambda c: c["B"],
           accumulation=_conv_accumulation(R.causal_conv1d_update),
-          id_keys=("B", "L", *_CONV_IDS)),
+          id_keys=("B", "L", *_CONV_IDS, "poison")),
 )}

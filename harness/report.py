@@ -12,11 +12,12 @@ STATUSES = ["pass", "fail", "crash", "error", "unsupported"]
 BAD = ["fail", "crash", "error"]
 KEY = ["op", "backend", "gemm_path", "kind", "case_id"]
 LEAD = [*KEY, "status", "reason", "score", "expected_arg", "message"]
-TAIL = ["seed", "backend_info", "case", "repro"]
+TAIL = ["seed", "backend_info", "moved_to", "case", "repro"]
 TIMING = ["elapsed_s"]
 METRIC_SUFFIXES = ("numel", "max_abs", "max_rel", "rel_rms", "max_ulp", "scale", "nan", "inf",
                    "class_mismatch", "base_max_abs", "base_max_ulp", "base_rel_rms", "accumulation",
-                   "accumulation_rel", "tol", "rms_tol", "score")
+                   "accumulation_rel", "tol", "rms_tol", "score", "bias", "bias_mag", "base_bias",
+                   "base_bias_mag", "base_bias_rms", "bias_n", "bias_tol", "cond", "beta_k2")
 
 
 def _is_metric(col: str) -> bool:

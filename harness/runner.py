@@ -7,6 +7,7 @@ same report.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -36,7 +37,7 @@ def case_id(spec: OpSpec, case: dict) -> str:
         if isinstance(v, str):
             return f"state_{v}" if k == "state_dtype" else v
         return f"{ID_ALIASES.get(k, k)}{v:g}"
-    readable = "-".join(fmt(k, case[k]) for k in spec.id_keys if k in case)
+    readable = "-".join(fmt(k, case[k]) for k in spec.id_keys if case.get(k) is not None)
     return f"{readable}-{hashlib.sha1(case_json(case).encode()).hexdigest()[:8]}"
 
 
@@ -82,6 +83,8 @@ def _run_case(op: str, backend: backends.Backend, variant: str, case: dict, thre
     why = backend.unsupported(op, full, variant)
     if why:
         return row(status="unsupported", reason=why)
+    if full.get("steps", 1) > 1:
+        return _run_chain(spec, backend, variant, full, threads, row)
     kwargs = spec.build(full)
     try:
         oracle = spec.run_reference(kwargs, R.ORACLE)
@@ -90,6 +93,7 @@ def _run_case(op: str, backend: backends.Backend, variant: str, case: dict, thre
         return row(status="error", reason=f"the reference rejected the case: {_first_line(e)}")
     writable = spec.writable(full, kwargs)
     accumulation = spec.accumulation(full, kwargs) if spec.accumulation else {}
+    hardness = spec.conditioning(full, kwargs) if spec.conditioning else {}
     copies = [repeat.replica(kwargs) for _ in range(3)]     # pristine inputs for the repeats
     snap = Snapshot(kwargs)
     start = time.perf_counter()
@@ -99,34 +103,102 @@ def _run_case(op: str, backend: backends.Backend, variant: str, case: dict, thre
         return row(status="error", reason=f"raised on a valid case: {_first_line(e)}")
     elapsed = time.perf_counter() - start
 
-    fields: dict = {}
     problems = snap.violations(writable)
     problems += _repeats(spec, backend, variant, full, kwargs, returned, copies, threads)
+    got = {name: kwargs[name] if name in kwargs else returned.get(name) for name in spec.results}
+    fields = judge(spec, got, oracle, baseline, accumulation, writable, full, problems)
+    scores = [v for k, v in fields.items() if k.endswith("_score")]
+    return row(status="fail" if problems else "pass", reason="; ".join(problems),
+               score=max(scores, default=0.0), **hardness, **fields, elapsed_s=elapsed)
+
+
+def judge(spec: OpSpec, got: dict, oracle: dict, baseline: dict, accumulation: dict,
+           writable: dict, full: dict, problems: list[str]) -> dict:
+    """Each result measured and judged (appending to `problems`): the row's metric columns."""
+    fields: dict = {}
     for name in spec.results:
         if oracle[name] is None:
             continue
-        got = kwargs[name] if name in kwargs else returned.get(name)
-        if got is None:
+        if got[name] is None:
             problems.append(f"{name}: not returned")
             continue
-        if got.shape != oracle[name].shape or got.dtype != baseline[name].dtype:
-            problems.append(f"{name}: got {got.dtype} {list(got.shape)}, expected "
+        if got[name].shape != oracle[name].shape or got[name].dtype != baseline[name].dtype:
+            problems.append(f"{name}: got {got[name].dtype} {list(got[name].shape)}, expected "
                             f"{baseline[name].dtype} {list(oracle[name].shape)}")
             continue
-        m = metrics.measure(got, oracle[name], baseline[name], accumulation.get(name))
+        m = metrics.measure(got[name], oracle[name], baseline[name], accumulation.get(name),
+                            writable.get(name), finite_only=bool(full.get("poison")))
         if name in spec.exact:
-            verdict = policy.judge_exact(name, metrics.bit_mismatches(got, baseline[name]), got.numel())
+            verdict = policy.judge_exact(name, metrics.bit_mismatches(got[name], baseline[name], any_nan=True),
+                                         got[name].numel())
         else:
             if name in accumulation:
-                m.update(policy.elementwise(got, oracle[name], accumulation[name]))
-            verdict = policy.judge(name, got.dtype, m)
+                m.update(policy.elementwise(got[name], oracle[name], accumulation[name]))
+            verdict = policy.judge(name, got[name].dtype, m)
             m.pop("elem_worst", None)
         fields.update({f"{name}_{k}": v for k, v in m.items()})
         fields[f"{name}_tol"] = verdict.tolerance
         fields[f"{name}_rms_tol"] = verdict.rms_tolerance
+        if verdict.bias_tolerance:
+            fields[f"{name}_bias_tol"] = verdict.bias_tolerance
         fields[f"{name}_score"] = verdict.score
         if not verdict.ok:
             problems.append(verdict.reason)
+    return fields
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of a chain's step (step 0 is the case's own)."""
+    return (seed + 7919 * step) % 2**31
+
+
+def _run_chain(spec: OpSpec, backend: backends.Backend, variant: str, full: dict, threads: int,
+               row) -> dict:
+    """A case of `steps` chained calls (long horizons): each step's inputs built from the case with
+    its own seed, the pool carried from call to call: the backend's in place, the oracle's in
+    float64 and never rounded, the baseline's rounded to the pool's dtype after every step as a
+    kernel's is. The outputs of every step (stacked) and the final pool are judged once, against
+    the baseline's accumulated error; every call's invariants are checked. The repeats
+    (reproducibility, batch invariance) are the single-step cases' business."""
+    pool_name, steps = spec.chain, full["steps"]
+    first = spec.build(full)
+    pool = first[pool_name]
+    oracle_pool = baseline_pool = pool
+    outs = []
+    problems: list[str] = []
+    writable = spec.writable(full, first)
+    elapsed = 0.0
+    for step in range(steps):
+        kw = first if step == 0 else {**spec.build({**full, "seed": step_seed(full["seed"], step)}),
+                                      pool_name: pool}
+        try:
+            oracle = spec.run_reference({**kw, pool_name: oracle_pool}, R.ORACLE)
+            baseline = spec.run_reference({**kw, pool_name: baseline_pool}, R.FP32,
+                                          backend.baseline(spec.name, variant))
+        except Exception as e:
+            return row(status="error", reason=f"the reference rejected step {step}: {_first_line(e)}")
+        snap = Snapshot(kw)
+        start = time.perf_counter()
+        try:
+            returned = repeat.at_threads(threads, lambda: backend.call(spec.name, kw, variant))
+        except Exception as e:
+            return row(status="error", reason=f"raised on step {step} of a valid chain: {_first_line(e)}")
+        elapsed += time.perf_counter() - start
+        if not problems:        # the first step that breaks an invariant
+            problems += [f"step {step}: {p}" for p in snap.violations(writable)]
+        got = {n: kw[n] if n in kw else returned.get(n) for n in spec.results}
+        outs.append((got, oracle, baseline))
+        oracle_pool, baseline_pool = oracle[pool_name], baseline[pool_name]
+
+    def stacked(i, name):
+        parts = [step[i][name] for step in outs]
+        return None if any(p is None for p in parts) else torch.stack(parts)
+
+    names = [n for n in spec.results if n != pool_name]
+    got = {n: stacked(0, n) for n in names} | {pool_name: pool}
+    oracle = {n: stacked(1, n) for n in names} | {pool_name: oracle_pool}
+    baseline = {n: stacked(2, n) for n in names} | {pool_name: baseline_pool}
+    fields = judge(spec, got, oracle, baseline, {}, writable, full, problems)
     scores = [v for k, v in fields.items() if k.endswith("_score")]
     return row(status="fail" if problems else "pass", reason="; ".join(problems),
                score=max(scores, default=0.0), **fields, elapsed_s=elapsed)
@@ -229,6 +301,16 @@ def names(message: str, arg: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){words}(?![A-Za-z0-9_])", message) is not None
 
 
+def _reference_rejects(spec: OpSpec, kwargs: dict, arg: str) -> str:
+    """"" if the float64 reference rejects the call naming `arg`, else why not."""
+    try:
+        spec.run_reference(kwargs, R.ORACLE)
+        return "the reference accepted this error input"
+    except RuntimeError as e:
+        return "" if str(e).startswith(arg) else \
+            f"the reference blamed another argument: {_first_line(e)}"
+
+
 def run_error_input(op: str, backend: backends.Backend, variant: str, err: ErrorInput) -> dict:
     """The backend must raise, and its message must name the argument (as the reference does)."""
     spec = REGISTRY[op]
@@ -241,16 +323,24 @@ def run_error_input(op: str, backend: backends.Backend, variant: str, err: Error
     kwargs = spec.build(full)
     err.spoil(kwargs)
     if not err.backends:
-        try:
-            spec.run_reference(kwargs, R.ORACLE)
-            return row(status="error", reason="the reference accepted this error input")
-        except RuntimeError as e:
-            if not str(e).startswith(err.arg):
-                return row(status="error",
-                           reason=f"the reference blamed another argument: {_first_line(e)}")
-    why = backend.unsupported(op, full, variant) or backend.emulated(op, err.arg, kwargs)
+        rejected = _reference_rejects(spec, kwargs, err.arg)
+        if rejected:
+            return row(status="error", reason=rejected)
+    why = backend.unsupported(op, full, variant)
+    moved = {}
+    if why:
+        # The same spoil on the nearest case the backend supports (a narrow backend still meets
+        # the catalogue), if the reference still rejects it for the same argument there.
+        near = backend.nearest(op, full)
+        if near is not None and not backend.unsupported(op, near, variant):
+            near_kwargs = spec.build(near)
+            err.spoil(near_kwargs)
+            if err.backends or not _reference_rejects(spec, near_kwargs, err.arg):
+                kwargs, why, moved = near_kwargs, None, dict(moved_to=case_json(near))
+    why = why or backend.emulated(op, err.arg, kwargs)
     if why:
         return row(status="unsupported", reason=why)
+    row = functools.partial(row, **moved)
     try:
         backend.call(op, kwargs, variant)
     except Exception as e:

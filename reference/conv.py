@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from reference.checks import (PAD_SLOT_ID, check, check_float, check_int32, check_shape,
-                              check_slots_apart, sequence_bounds, slot_plan)
+from reference.checks import (PAD_SLOT_ID, check, check_cpu, check_float, check_int32,
+                              check_shape, check_slots_apart, sequence_bounds, slot_plan)
 from reference.precision import ORACLE, Precision
 
 VNNI_BLOCK = 32  # channels per VNNI-2 block
@@ -34,6 +34,7 @@ def _check_packable(weight, arg):
 def causal_conv1d_weight_pack(weight: torch.Tensor) -> torch.Tensor:
     """[D, 4] -> [D, 4] reordered as VNNI-2 blocks [D/32, W/2, 32, 2]:
     packed.flat[((nb·2 + k2)·32 + n)·2 + p] = w[nb·32 + n, 2·k2 + p]."""
+    check_cpu(weight=weight)
     _check_packable(weight, "weight")
     D, W = weight.shape
     return weight.reshape(D // VNNI_BLOCK, VNNI_BLOCK, W // 2, 2).permute(0, 2, 1, 3).reshape(D, W)
@@ -65,7 +66,7 @@ def _weight(weight, is_weight_packed, D, precision):
     check_float(weight, "weight")
     check(weight.dim() == 2, "weight", f"expected a 2-D [D, W] weight, got shape "
                                        f"{list(weight.shape)}")
-    check(weight.shape[0] == D, "weight", f"expected {D} channels, got {weight.shape[0]}")
+    check(weight.shape[0] == D, "weight", f"expected {D} channels (as x has), got {weight.shape[0]}")
     check(weight.shape[1] >= 2, "weight", f"width must be at least 2, got {weight.shape[1]}")
     if is_weight_packed:
         _check_packable(weight, "weight")     # the caller's argument is `weight`
@@ -103,6 +104,9 @@ def causal_conv1d_fwd(x, weight, bias=None, conv_states=None, query_start_loc=No
     (a short sequence shifts the old history). A pad sequence is computed from zero history and
     its slot is not touched.
     """
+    check_cpu(x=x, weight=weight, bias=bias, conv_states=conv_states,
+              query_start_loc=query_start_loc, cache_indices=cache_indices,
+              has_initial_state=has_initial_state)
     check_float(x, "x")
     if query_start_loc is not None:
         check(x.dim() == 2, "x", f"with query_start_loc expected a varlen [D, T], got shape "
@@ -144,7 +148,10 @@ def causal_conv1d_fwd(x, weight, bias=None, conv_states=None, query_start_loc=No
         outs.append(causal_conv(xp, w, bias_, silu_activation))
         if slot is not None:
             new_states[slot, :, :W - 1] = xp[:, -(W - 1):]
-    out = torch.cat(outs, dim=-1) if query_start_loc is not None else torch.stack(outs)
+    if not outs:            # no sequences is valid: an output of x's (empty) shape
+        out = torch.zeros(x.shape, dtype=precision.compute)
+    else:
+        out = torch.cat(outs, dim=-1) if query_start_loc is not None else torch.stack(outs)
     if new_states is not None:
         new_states = precision.result(new_states, conv_states.dtype)
     return precision.result(out, x.dtype), new_states
@@ -164,6 +171,8 @@ def causal_conv1d_update(x, conv_states, weight, bias=None, silu_activation=Fals
     history is columns a−1 .. a+W−3, the conv runs over [history, x_0..x_{L−1}], and the slot
     becomes old[:, a : a+state_len−L] followed by the L new tokens.
     """
+    check_cpu(x=x, conv_states=conv_states, weight=weight, bias=bias,
+              num_accepted_tokens=num_accepted_tokens, conv_state_indices=conv_state_indices)
     check_float(x, "x")
     check(x.dim() in (2, 3), "x", f"expected [B, D] or [B, L, D], got shape {list(x.shape)}")
     B, D = x.shape[0], x.shape[-1]
@@ -175,19 +184,12 @@ def causal_conv1d_update(x, conv_states, weight, bias=None, silu_activation=Fals
     state_len = conv_states.shape[2]
     slots = slot_plan(conv_state_indices, B, conv_states.shape[0], pad_slot_id,
                       "conv_state_indices")
-    new_states = precision.copy(conv_states)
-    out = torch.zeros(x.shape, dtype=precision.compute)
     rows = [r for r, s in enumerate(slots) if s is not None]
     live = [slots[r] for r in rows]
-
+    # every argument checked before anything of x's size is made
     if x.dim() == 2:
         check(num_accepted_tokens is None, "num_accepted_tokens",
               "only goes with a 3-D [B, L, D] x (speculative decode)")
-        if rows:
-            old = new_states[live, :, :W - 1]                       # [n, D, W-1]
-            xp = torch.cat([old, precision.up(x[rows])[..., None]], dim=-1)
-            out[rows] = causal_conv(xp, w, bias_, silu_activation)[..., 0]
-            new_states[live, :, :W - 1] = xp[..., 1:]
     else:
         L = x.shape[1]
         check(num_accepted_tokens is not None, "num_accepted_tokens",
@@ -196,10 +198,23 @@ def causal_conv1d_update(x, conv_states, weight, bias=None, silu_activation=Fals
         check_shape(num_accepted_tokens, "num_accepted_tokens", [B])
         check(L >= 1, "x", "speculative decode needs L >= 1 tokens per row")
         check(state_len >= L, "conv_states", f"state_len {state_len} is shorter than L = {L}")
+        accepted = num_accepted_tokens.tolist()
         for r in rows:
-            a = int(num_accepted_tokens[r])
+            a = accepted[r]
             check(1 <= a <= L and a - 1 + W - 1 <= state_len, "num_accepted_tokens",
                   f"row {r}: {a} is outside [1, {min(L, state_len - W + 2)}]")
+    new_states = precision.copy(conv_states)
+    out = torch.zeros(x.shape, dtype=precision.compute)
+
+    if x.dim() == 2:
+        if rows:
+            old = new_states[live, :, :W - 1]                       # [n, D, W-1]
+            xp = torch.cat([old, precision.up(x[rows])[..., None]], dim=-1)
+            out[rows] = causal_conv(xp, w, bias_, silu_activation)[..., 0]
+            new_states[live, :, :W - 1] = xp[..., 1:]
+    else:
+        for r in rows:
+            a = accepted[r]
             old = new_states[slots[r]].clone()                     # [D, state_len]
             xs = precision.up(x[r]).T                               # [D, L]
             xp = torch.cat([old[:, a - 1:a - 1 + W - 1], xs], dim=-1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from reference.checks import PAD_SLOT_ID
-from reference.gdn import L2NORM_EPS, check_prefill_args, prepare_prefill
+from reference.gdn import L2NORM_EPS, check_prefill_args, l2norm, prepare_prefill
 from reference.precision import ORACLE, Precision
 
 CHUNK_SIZE = 64
@@ -101,3 +101,53 @@ def chunk_gated_delta_rule_chunked(query, key, value, g, beta, initial_state,
             new_state[slot] = S
     return (precision.result(out.transpose(0, 1)[None], query.dtype),
             precision.result(new_state, initial_state.dtype))
+
+
+# --- conditioning of a case (recorded on every report row of the GDN ops) ----------------------
+
+def conditioning(key, beta, g=None, cu_seqlens=None, use_l2norm=False, eps=L2NORM_EPS,
+                 chunk_size: int = CHUNK_SIZE) -> dict:
+    """How hard a case is for a chunked evaluation, from the oracle's view of its inputs.
+
+    key [.., T, HK, K] (leading dims of size 1 dropped); beta [T, HV] or [1, T, HV]; g likewise
+    (None: no chunk figure, as for decode steps). Returns
+
+    - `max_beta_k2`: the largest β·‖k̂‖² over tokens and v heads; the transition I − β·k̂k̂ᵀ has
+      the eigenvalue 1 − β‖k̂‖², so near 2 the recurrence flips the state's k̂ component each token;
+    - `chunk_cond` (with g and cu_seqlens): the largest ∞-norm condition number of a chunk's
+      unit-lower-triangular system I + L over the chunks of `chunk_size` tokens from each
+      sequence's start (the error a chunked kernel adds grows with it; the token-by-token math has
+      no such system). Chunks holding a non-finite value are left out.
+    """
+    HK, K, HV = key.shape[-2], key.shape[-1], beta.shape[-1]
+    T = key.numel() // (HK * K) if HK * K else 0
+    if T == 0:
+        return dict(max_beta_k2=0.0) | ({} if g is None else dict(chunk_cond=0.0))
+    k = key.double().reshape(T, HK, K)
+    b = beta.double().reshape(T, HV)
+    if use_l2norm:
+        k = l2norm(k, eps)
+    k = k.repeat_interleave(b.shape[1] // k.shape[1], dim=1)     # per v head
+    bk2 = b * (k * k).sum(-1)
+    finite = bk2[torch.isfinite(bk2)]
+    out = dict(max_beta_k2=float(finite.max()) if finite.numel() else 0.0)
+    if g is None or cu_seqlens is None:
+        return out
+    g = g.double().reshape(b.shape)
+    worst = 0.0
+    offsets = cu_seqlens.tolist()
+    for start, end in zip(offsets[:-1], offsets[1:]):
+        for c in range(start, end, chunk_size):
+            t = slice(c, min(c + chunk_size, end))
+            kh, bh, gh = k[t].transpose(0, 1), b[t].T, g[t].T       # [HV, m, ·]
+            m = kh.shape[1]
+            # Γ from running sums of consecutive gates (exact after a −∞ gate), masked above.
+            G = gh.clamp_min(-1e4).cumsum(-1)
+            causal = torch.ones(m, m, dtype=torch.bool).tril()
+            gamma = torch.exp((G[:, :, None] - G[:, None, :]).masked_fill(~causal, -float("inf")))
+            A = (bh[:, :, None] * (kh @ kh.transpose(-1, -2)) * gamma).tril(-1) + torch.eye(m)
+            ok = torch.isfinite(A).flatten(1).all(-1)
+            if ok.any():
+                worst = max(worst, float(torch.linalg.cond(A[ok], p=float("inf")).max()))
+    out["chunk_cond"] = worst
+    return out

@@ -137,6 +137,77 @@ def test_every_op_with_a_regime_axis_is_checked_for_large():
     assert with_regime == {GATING, DECODE, PREFILL, FWD, UPDATE, SPEC}
 
 
+@pytest.mark.parametrize("op", [DECODE, PREFILL, SPEC], ids=SHORT.get)
+@pytest.mark.parametrize("l2norm", [True, False], ids=["l2norm", "no_l2norm"])
+def test_gdn_reaches_ill_conditioned_regime(op, l2norm):
+    reach(op, f'regime "illcond", l2norm {l2norm}',
+          lambda c: c["regime"] == "illcond" and c["l2norm"] == l2norm)
+
+
+def test_prefill_reaches_ill_conditioned_chunks_of_two_chunks_or_more():
+    """β‖k‖² near 2 over a sequence that spans a chunk boundary (ours: 32 tokens, vLLM's: 64)."""
+    reach(PREFILL, 'regime "illcond", no l2norm, a live sequence over 64 tokens',
+          lambda c: c["regime"] == "illcond" and not c["l2norm"]
+          and any(n > 64 and s != -1 for n, s in zip(c["lengths"], c["slots"])))
+
+
+@pytest.mark.parametrize("op", [_param(op, tag="conv") for op in (FWD, UPDATE)])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
+def test_conv_reaches_tiny_regime_on_the_shipped_shape_with_and_without_bias(op, bias):
+    """Without a bias, tiny data reach the bf16 fast path's own underflow fallback; with one, the
+    tiny bias sends the call to the fp32 path first."""
+    reach(op, f'regime "tiny" with bias {bias} at W 4 in whole 32-channel blocks, bf16',
+          lambda c: c["regime"] == "tiny" and c["bias"] == bias and c["W"] == 4
+          and c["D"] % 32 == 0 and c["dtype"] == "bf16")
+
+
+def _poison_inputs(op):
+    from cases import gdn
+    return {GATING: gdn.GATING_POISON, DECODE: gdn.STEP_POISON, SPEC: gdn.STEP_POISON,
+            PREFILL: gdn.PREFILL_POISON, FWD: ("x",), UPDATE: ("x",)}[op]
+
+
+@pytest.mark.parametrize("op, arg", [_param(op, a, tag=a)
+                                     for op in (GATING, DECODE, SPEC, PREFILL, FWD, UPDATE)
+                                     for a in _poison_inputs(op)])
+def test_reaches_a_non_finite_value_in_each_token_input(op, arg):
+    reach(op, f"a NaN or infinity in {arg}", lambda c: (c["poison"] or [None])[0] == arg)
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf"])
+def test_prefill_reaches_a_non_finite_value_inside_a_chunk_of_a_live_sequence(kind):
+    """Past the first token of a live sequence of more than 32 tokens: an earlier token of its
+    chunk must stay finite."""
+    def inside(c):
+        if not c["poison"] or c["poison"][2] != kind or c["poison"][0] not in ("key", "value", "beta"):
+            return False
+        T = sum(c["lengths"])
+        token = c["poison"][1] * T // 1000
+        start = 0
+        for n, s in zip(c["lengths"], c["slots"]):
+            if start < token < start + n and n > 32 and s != -1:
+                return True
+            start += n
+        return False
+    reach(PREFILL, f"{kind} in key, value or beta inside a live sequence of over 32 tokens", inside)
+
+
+def test_prefill_reaches_thousands_of_tokens_in_the_thorough_profile(monkeypatch):
+    from cases import axes
+    monkeypatch.setattr(axes, "THOROUGH", True)
+    reach(PREFILL, "a live sequence of 1000 tokens or more (thorough profile)",
+          lambda c: any(n >= 1000 and s != -1 for n, s in zip(c["lengths"], c["slots"])))
+    monkeypatch.setattr(axes, "THOROUGH", False)
+    with pytest.raises(BaseException, match="drew no case"):     # not in the everyday profiles
+        reach(PREFILL, "1000 tokens or more", lambda c: max(c["lengths"]) >= 1000)
+
+
+@pytest.mark.parametrize("state", ["bf16", "fp16"])
+def test_decode_reaches_long_chains_with_a_low_precision_pool(state):
+    reach(DECODE, f"a chain of 100 or more steps with a {state} pool",
+          lambda c: c["steps"] >= 100 and c["state_dtype"] == state)
+
+
 # --- prefill eps and decay ---------------------------------------------------------------------
 
 def test_prefill_reaches_eps_other_than_default():
@@ -149,9 +220,24 @@ def test_prefill_reaches_eps_other_than_default_where_it_matters():
 
 
 def test_prefill_reaches_extreme_decay():
-    # at least 8 tokens, so that the -inf gate and the -1e7 gates fall on different tokens
-    reach(PREFILL, 'decay "extreme" over 8 or more tokens',
-          lambda c: c["decay"] == "extreme" and sum(c["lengths"]) >= 8)
+    # a live sequence of at least 8 tokens, so that the -inf gate and the -1e7 gates fall on
+    # different tokens of a sequence whose state is read and written
+    reach(PREFILL, 'decay "extreme" in a live sequence of 8 or more tokens',
+          lambda c: c["decay"] == "extreme" and any(n >= 8 and s != -1
+                                                    for n, s in zip(c["lengths"], c["slots"])))
+
+
+@pytest.mark.parametrize("lengths, slots, tokens", [
+    ([1], [0], (0, 0)), ([2], [0], (1, 1)), ([3], [0], (2, 2)), ([5], [0], (3, 3)),
+    ([9], [0], (3, 6)), ([4, 9], [-1, 0], (7, 10)), ([20, 9], [1, -1], (3, 13)),
+])
+def test_extreme_decay_puts_the_minus_inf_gate_in_the_longest_live_sequence(lengths, slots, tokens):
+    """The −∞ gate is never overwritten by the −1e7 ones (head 0 keeps it when they share a
+    token) and lands in a sequence with a slot."""
+    g = cases.build(PREFILL, dict(lengths=lengths, slots=slots, n_slots=2, decay="extreme"))["g"][0]
+    at_inf, at_big = tokens
+    assert g[at_inf, 0] == -float("inf") and (g == -float("inf")).sum() == 1
+    assert (g[at_big, 1:] == -1e7).all() and (g == -1e7).sum() == g.shape[1] - (at_big == at_inf)
 
 
 # --- optional arguments absent and present -----------------------------------------------------

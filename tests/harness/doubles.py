@@ -165,3 +165,73 @@ class HiddenWrite(SchemaDouble):
 
 class DeclaredWrite(SchemaDouble):
     OPS = {"fused_gdn_gating": OpCall("declared_write", results=("g",))}
+
+
+def _toward_zero(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """x rounded to dtype toward zero (truncated) instead of to nearest."""
+    near = x.to(dtype)
+    too_big = near.to(x.dtype).abs() > x.abs()
+    return torch.where(too_big, torch.nextafter(near, torch.zeros_like(near)), near)
+
+
+class TowardZero(FP32Reference):
+    """The fp32 reference, but every result rounded toward zero to its dtype (a state written back
+    by truncation): within one ulp everywhere, biased toward zero."""
+    UNROUNDED = R.Precision("fp32-unrounded", torch.float32, round_results=False)
+
+    def call(self, op, kwargs, variant):
+        spec = REGISTRY[op]
+        rounded = spec.run_reference(kwargs, R.FP32)
+        raw = spec.run_reference(kwargs, self.UNROUNDED)
+        out = {}
+        for name, t in rounded.items():
+            if t is None:
+                continue
+            t = _toward_zero(raw[name], t.dtype)
+            if name in kwargs:
+                kwargs[name].copy_(t)
+            else:
+                out[name] = t
+        return out
+
+
+class Acausal(FP32Reference):
+    """Correct, except that a non-finite output spreads to the previous token of its row (a chunked
+    kernel's 0·NaN in a masked product)."""
+    def call(self, op, kwargs, variant):
+        got = self.results(op, kwargs)
+        out = got.get("out")
+        if out is not None and out.dim() >= 3:
+            tokens = out[0] if op == "chunk_gated_delta_rule" else out
+            bad = ~torch.isfinite(tokens)
+            tokens[:-1][bad[1:]] = float("nan")
+        return got
+
+
+class WritesPastTheEnd(FP32Reference):
+    """Correct results, then one byte written just past the last element of its first tensor
+    argument: an out-of-bounds write. Only for the fuzzer, whose guard regions sit there (outside
+    them it would damage the heap)."""
+    def call(self, op, kwargs, variant):
+        got = self.results(op, kwargs)
+        t = next(v for v in kwargs.values() if isinstance(v, torch.Tensor) and v.numel())
+        span = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+        ctypes.memset(t.data_ptr() + span * t.element_size(), 0x5A, 1)
+        return got
+
+
+class Mumbling(FP32Reference):
+    """Right on valid calls; on an invalid one it raises without saying which argument is wrong."""
+    def call(self, op, kwargs, variant):
+        try:
+            return self.results(op, kwargs)
+        except RuntimeError:
+            raise RuntimeError("invalid input") from None
+
+
+class HalfOnly(Accepting):
+    """Accepts anything, and declares that it takes bf16 activations only (nearest: the same case
+    in bf16): error inputs built on fp32 cases move to their bf16 twin."""
+    LIMITS = {op: ((lambda c: c.get("dtype", "bf16") != "bf16", "bf16 activations only"),)
+              for op in REGISTRY}
+    NEAREST = {op: (lambda c: {**c, "dtype": "bf16"}) for op in REGISTRY}

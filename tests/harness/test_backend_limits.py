@@ -50,3 +50,30 @@ def test_each_vllm_build_says_whether_this_cpu_can_load_it(monkeypatch, tmp_path
     assert got == usable
     for b in {"vllm", "vllm-avx512", "vllm-avx2"} - usable:
         assert "SIGILL" in backends.make(b).available() or "AVX512-BF16" in backends.make(b).available()
+
+
+def test_an_error_input_outside_a_limit_moves_to_the_nearest_supported_case():
+    """The catalogue's fp32 entries reach a bf16-only backend on their bf16 twins, as long as the
+    reference still rejects the spoiled twin for the same argument; the row says where it ran."""
+    from harness import backends, runner
+    from harness.registry import REGISTRY
+    backend = backends.make("tests.harness.doubles:HalfOnly")
+    op = "fused_sigmoid_gating_delta_rule_update"
+    errors = {e.name: e for e in REGISTRY[op].errors}
+    row = runner.run_error_input(op, backend, "", errors["state_indices [2**28, 0]"])
+    assert row["status"] == "fail" and "accepted an invalid state_indices" in row["reason"]
+    assert '"dtype":"bf16"' in row["moved_to"]
+    rows = [runner.run_error_input(op, backend, "", e) for e in REGISTRY[op].errors if not e.backends]
+    moved = [r for r in rows if r.get("moved_to")]
+    assert all(r["status"] == "fail" for r in moved) and len(moved) >= 20
+    # a spoil that leaves the bf16 twin valid keeps the row unsupported, with the limit's reason
+    import torch
+    from harness.errors import ErrorInput
+
+    def only_fp32(kw):
+        if kw["b"].dtype == torch.float32:
+            kw["b"] = kw["b"].int()
+    err = ErrorInput("b int32 when fp32", dict(errors["b int32"].case), only_fp32, "b")
+    row = runner.run_error_input(op, backend, "", err)
+    assert row["status"] == "unsupported" and "bf16 activations only" in row["reason"]
+    assert not row.get("moved_to")

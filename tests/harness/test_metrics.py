@@ -60,3 +60,15 @@ def test_bit_mismatches_see_nan_payloads_and_signed_zero():
     assert bit_mismatches(a, a.clone()) == 0
     assert bit_mismatches(a, b) == 1
     assert bit_mismatches(a, a.double()) == 2       # another dtype never matches
+
+
+def test_an_exact_copy_may_carry_another_nan_payload_but_a_repeat_may_not():
+    import torch
+    from harness.metrics import bit_mismatches
+    a = torch.tensor([1.0, float("nan")], dtype=torch.bfloat16)
+    b = a.clone()
+    b.view(torch.int16)[1] = -1                       # 0xffff: NaN with another payload
+    assert torch.isnan(b[1]) and bit_mismatches(a, b) == 1
+    assert bit_mismatches(a, b, any_nan=True) == 0
+    b[0] = 2.0
+    assert bit_mismatches(a, b, any_nan=True) == 1

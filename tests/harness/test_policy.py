@@ -63,3 +63,51 @@ def test_cancellation_is_judged_against_the_sum_of_the_terms():
     assert v.ok, v.reason
     m.update(max_abs=7 * 0.8 * 2**-24)          # beyond γ_6: not a rounding difference any more
     assert not judge("out", torch.float32, m).ok
+
+
+def _rounded(x: torch.Tensor, dtype, toward_zero=False) -> torch.Tensor:
+    """x (float64) to dtype: to nearest, or truncated toward zero."""
+    near = x.to(dtype)
+    if not toward_zero:
+        return near
+    too_big = near.double().abs() > x.abs()
+    return torch.where(too_big, torch.nextafter(near, torch.zeros_like(near)), near)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_rounding_toward_zero_fails_in_one_call(dtype):
+    """Every element within one ulp (the size criteria pass), but half of them one value short in
+    magnitude: the bias criterion fails it; rounding to nearest passes."""
+    from harness.metrics import measure
+    gen = torch.Generator().manual_seed(0)
+    oracle = torch.randn(4096, generator=gen, dtype=torch.float64)
+    baseline = _rounded(oracle, dtype)
+    for toward_zero in (False, True):
+        got = _rounded(oracle, dtype, toward_zero)
+        m = measure(got, oracle, baseline)
+        v = judge("state", dtype, m)
+        assert m["max_abs"] <= tolerance(dtype, m["base_max_abs"], m["scale"])
+        assert v.ok != toward_zero, v.reason
+        if toward_zero:
+            assert "rounding bias" in v.reason and m["bias_mag"] < -0.4 and abs(m["bias"]) < 0.1
+
+
+def test_the_bias_of_a_few_elements_is_noise():
+    """With 4 elements, 2 on the other neighbour is within the 1/√n scatter."""
+    from harness.metrics import measure
+    oracle = torch.tensor([1.3, -2.7, 0.11, 5.9], dtype=torch.float64)
+    got = _rounded(oracle, torch.bfloat16, toward_zero=True)
+    assert judge("out", torch.bfloat16, measure(got, oracle, oracle.to(torch.bfloat16))).ok
+
+
+def test_repeated_values_count_once_in_the_bias_scatter():
+    """A broadcast input repeats 4 values 17 times: one of them on the other neighbour is 1 in 4,
+    not 17 in 68 independent draws; the scatter allowance is that of 4 samples."""
+    from harness.metrics import measure
+    oracle = torch.tensor([1.3, -2.7, 0.11, 5.9], dtype=torch.float64).repeat(17)
+    baseline = oracle.to(torch.float32)
+    got = baseline.clone()
+    got[::4] = torch.nextafter(got[::4], torch.tensor(9.0))     # the first value one ulp up
+    m = measure(got, oracle, baseline)
+    assert m["bias_n"] == 4 and m["bias"] == 0.25
+    assert judge("g", torch.float32, m).ok

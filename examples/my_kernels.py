@@ -34,12 +34,26 @@ from harness.backends import Backend, OpCall
 
 # --- the "kernels": stand-ins for a C++ build --------------------------------------------------
 
+def _cpu_only(**tensors):
+    """A call with one tensor on the meta device among real ones goes to the fake implementation
+    (the dispatcher picks it), which would return uninitialised memory: raise naming it. Fake
+    tensors (tracing, opcheck) and calls whose tensors are all meta pass."""
+    if all(type(t) is torch.Tensor for t in tensors.values()) and \
+            any(t.device.type != "meta" for t in tensors.values()):
+        for name, t in tensors.items():
+            torch._check(t.device.type == "cpu", lambda: f"{name}: expected a CPU tensor, got {t.device}")
+
+
 @torch.library.custom_op("my_kernels::gdn_gating", mutates_args=())
 def gdn_gating(A_log: torch.Tensor, a: torch.Tensor, b: torch.Tensor, dt_bias: torch.Tensor,
                sp_beta: float, sp_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """g = -exp(A_log) * softplus(a + dt_bias) in fp32, and sigmoid(b) in b's dtype: [1, T, HV]."""
-    torch._check(a.dtype in (torch.bfloat16, torch.float16),
-                 lambda: f"a: bf16/fp16 activations only, got {a.dtype}")
+    _cpu_only(A_log=A_log, a=a, b=b, dt_bias=dt_bias)
+    for t, arg in ((a, "a"), (b, "b")):
+        torch._check(t.dtype in (torch.bfloat16, torch.float16),
+                     lambda: f"{arg}: bf16/fp16 activations only, got {t.dtype}")
+    for t, arg in ((A_log, "A_log"), (dt_bias, "dt_bias")):
+        torch._check(t.is_floating_point(), lambda: f"{arg}: expected floats, got {t.dtype}")
     torch._check(a.dim() == 2, lambda: f"a: expected shape [T, HV], got {list(a.shape)}")
     torch._check(b.shape == a.shape, lambda: f"b: expected a's shape {list(a.shape)}")
     for t, arg in ((A_log, "A_log"), (dt_bias, "dt_bias")):
@@ -56,12 +70,14 @@ def gdn_gating(A_log: torch.Tensor, a: torch.Tensor, b: torch.Tensor, dt_bias: t
 
 @gdn_gating.register_fake
 def _gdn_gating_fake(A_log, a, b, dt_bias, sp_beta, sp_threshold):
+    _cpu_only(A_log=A_log, a=a, b=b, dt_bias=dt_bias)
     return a.new_empty((1, *a.shape), dtype=torch.float32), b.new_empty((1, *b.shape))
 
 
 @torch.library.custom_op("my_kernels::conv_weight_pack", mutates_args=())
 def conv_weight_pack(weight: torch.Tensor, block: int) -> torch.Tensor:
     """[D, 4] -> VNNI-2 blocks [D/block, 2, block, 2], flattened back to [D, 4]."""
+    _cpu_only(weight=weight)
     torch._check(weight.is_floating_point(), lambda: f"weight: expected floats, got {weight.dtype}")
     torch._check(weight.dim() == 2, lambda: f"weight: expected a 2-D [D, W], got {weight.dim()}-D")
     D, W = weight.shape
@@ -71,6 +87,7 @@ def conv_weight_pack(weight: torch.Tensor, block: int) -> torch.Tensor:
 
 @conv_weight_pack.register_fake
 def _conv_weight_pack_fake(weight, block):
+    _cpu_only(weight=weight)
     return torch.empty_like(weight, memory_format=torch.contiguous_format)
 
 

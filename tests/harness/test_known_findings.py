@@ -37,7 +37,8 @@ def test_every_rule_is_a_valid_query_over_a_report(backend):
     df = pd.DataFrame([dict(op="causal_conv1d_fwd", kind="case", status="fail", case_id="x",
                             reason="r", states=True, varlen=True, slots="[0]", has_initial_state=None,
                             softplus_beta=1.0, state_dtype="fp32", regime="unit", views="{}",
-                            output_final_state=True, decay="normal")])
+                            output_final_state=True, decay="normal", expected_arg=None,
+                            poison=None)])
     for f in known.load(DOCS[backend]):
         df.query(f.rows, engine="python")
 

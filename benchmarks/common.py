@@ -63,6 +63,23 @@ def copy_bandwidth(nbytes=512 << 20) -> float:
     return 2 * nbytes / best
 
 
+def matmul_rates(shapes, dtypes=(torch.float32, torch.bfloat16), batch: int = 1) -> dict:
+    """name -> (function, FLOPs per call): products C[M, N] = A[M, K]·B[K, N] per shape (M, N, K)
+    and dtype, to time beside a kernel (`compare`) as the machine's matrix-product rate at the
+    current thread count. A shape with M·N·K < 2**24 runs as one torch.bmm of `batch` independent
+    products: one small torch.mm measures Python and dispatch rather than the product, and leaves
+    all but one thread idle. Named mm_<dtype>_<M>x<N>x<K>."""
+    fns = {}
+    for dtype in dtypes:
+        for M, N, K in shapes:
+            b = batch if M * N * K < 1 << 24 else 1
+            x, y = torch.randn(b, M, K).to(dtype), torch.randn(b, K, N).to(dtype)
+            fn = (lambda x=x, y=y: torch.bmm(x, y)) if b > 1 else (lambda x=x[0], y=y[0]: x @ y)
+            name = {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
+            fns[f"mm_{name}_{M}x{N}x{K}"] = (fn, 2 * b * M * N * K)
+    return fns
+
+
 def _once(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -101,7 +118,7 @@ def write_report(rows, name: str) -> Path:
     out = Path("reports") / time.strftime(f"bench-{name}-%Y%m%d-%H%M%S.csv")
     out.parent.mkdir(exist_ok=True)
     df.to_csv(out, index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
+    with pd.option_context("display.width", 200, "display.max_columns", None):
         print(df.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print(f"written: {out}")
     return out

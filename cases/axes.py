@@ -9,6 +9,8 @@ come from Hypothesis element by element: they come from a torch.Generator seeded
 
 from __future__ import annotations
 
+import os
+
 import torch
 from hypothesis import strategies as st
 
@@ -23,12 +25,13 @@ REGIMES = ("unit", "large")
 # result. Drawn by the ops whose results scale with their inputs (the convs).
 REGIMES_WITH_TINY = REGIMES + ("tiny",)
 
-import os
-
 # The `thorough` profile also draws what is too slow for every run (prefills of thousands of tokens).
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 
 seeds = st.integers(0, 2**31 - 1)
+dtypes = st.sampled_from(list(DTYPES))
+regimes = st.sampled_from(REGIMES)
+slot_gaps = st.sampled_from([0, 0, 3, 64])   # extra elements between slots: a view into a wider cache
 
 # Non-finite inputs (`poison`): None, or [argument, where, kind]: one element of that argument, at
 # flat position where/1000 of its numel (so the token it lands in follows the draw), set to NaN,
@@ -54,9 +57,6 @@ def poisoned(kwargs: dict, poison: list | None) -> dict:
             flat = where * t.numel() // 1000
             t[tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), t.shape))] = POISON_KINDS[kind]
     return kwargs
-dtypes = st.sampled_from(list(DTYPES))
-regimes = st.sampled_from(REGIMES)
-slot_gaps = st.sampled_from([0, 0, 3, 64])   # extra elements between slots: a view into a wider cache
 
 
 def gen(seed: int) -> torch.Generator:

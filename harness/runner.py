@@ -107,9 +107,14 @@ def _run_case(op: str, backend: backends.Backend, variant: str, case: dict, thre
     problems += _repeats(spec, backend, variant, full, kwargs, returned, copies, threads)
     got = {name: kwargs[name] if name in kwargs else returned.get(name) for name in spec.results}
     fields = judge(spec, got, oracle, baseline, accumulation, writable, full, problems)
+    return _verdict_row(row, problems, fields, **hardness, elapsed_s=elapsed)
+
+
+def _verdict_row(row, problems: list[str], fields: dict, **extra) -> dict:
+    """The row of a judged case: fail if anything was found, scored by its worst result."""
     scores = [v for k, v in fields.items() if k.endswith("_score")]
     return row(status="fail" if problems else "pass", reason="; ".join(problems),
-               score=max(scores, default=0.0), **hardness, **fields, elapsed_s=elapsed)
+               score=max(scores, default=0.0), **fields, **extra)
 
 
 def judge(spec: OpSpec, got: dict, oracle: dict, baseline: dict, accumulation: dict,
@@ -199,9 +204,7 @@ def _run_chain(spec: OpSpec, backend: backends.Backend, variant: str, full: dict
     oracle = {n: stacked(1, n) for n in names} | {pool_name: oracle_pool}
     baseline = {n: stacked(2, n) for n in names} | {pool_name: baseline_pool}
     fields = judge(spec, got, oracle, baseline, {}, writable, full, problems)
-    scores = [v for k, v in fields.items() if k.endswith("_score")]
-    return row(status="fail" if problems else "pass", reason="; ".join(problems),
-               score=max(scores, default=0.0), **fields, elapsed_s=elapsed)
+    return _verdict_row(row, problems, fields, elapsed_s=elapsed)
 
 
 def _registered(qualname: str) -> dict[str, bool]:

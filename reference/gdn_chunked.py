@@ -27,6 +27,17 @@ from reference.precision import ORACLE, Precision
 CHUNK_SIZE = 64
 
 
+def chunk_system(k, g, beta):
+    """A chunk's gates and triangular system, per head: (G, Γ, I + L) for k [HV, m, K] and g,
+    beta [HV, m]. Γ is masked before exp (above the diagonal G_i − G_j > 0 could overflow)."""
+    m = k.shape[1]
+    G = torch.cumsum(g, dim=-1)
+    causal = torch.ones(m, m, dtype=torch.bool).tril()
+    Gamma = torch.exp((G[:, :, None] - G[:, None, :]).masked_fill(~causal, float("-inf")))
+    L = (beta[:, :, None] * (k @ k.transpose(-1, -2)) * Gamma).tril(-1)
+    return G, Gamma, L + torch.eye(m, dtype=L.dtype)
+
+
 def chunk_step(S, q, k, v, g, beta, operands=None):
     """One chunk of m tokens for every head at once.
 
@@ -39,12 +50,7 @@ def chunk_step(S, q, k, v, g, beta, operands=None):
     l2norm and scale factors afterwards.
     """
     m = q.shape[1]
-    G = torch.cumsum(g, dim=-1)
-    causal = torch.ones(m, m, dtype=torch.bool).tril()
-    # Mask before exp: above the diagonal G_i − G_j > 0 could overflow.
-    Gamma = torch.exp((G[:, :, None] - G[:, None, :]).masked_fill(~causal, float("-inf")))
-    L = (beta[:, :, None] * (k @ k.transpose(-1, -2)) * Gamma).tril(-1)
-    I_plus_L = L + torch.eye(m, dtype=L.dtype)
+    G, Gamma, I_plus_L = chunk_system(k, g, beta)
     if operands is None:
         W = torch.linalg.solve_triangular(I_plus_L, (beta * torch.exp(G))[..., None] * k,
                                           upper=False, unitriangular=True)
@@ -59,7 +65,7 @@ def chunk_step(S, q, k, v, g, beta, operands=None):
     def r(x):
         return x.to(operands).to(x.dtype)
 
-    inv = torch.linalg.solve_triangular(I_plus_L, torch.eye(m, dtype=L.dtype).expand_as(L),
+    inv = torch.linalg.solve_triangular(I_plus_L, torch.eye(m, dtype=I_plus_L.dtype).expand_as(I_plus_L),
                                         upper=False, unitriangular=True)
     rhs = torch.cat([-(beta * torch.exp(G))[..., None] * k, beta[..., None] * v], dim=-1)
     X = r(inv) @ r(rhs)
@@ -139,13 +145,8 @@ def conditioning(key, beta, g=None, cu_seqlens=None, use_l2norm=False, eps=L2NOR
     for start, end in zip(offsets[:-1], offsets[1:]):
         for c in range(start, end, chunk_size):
             t = slice(c, min(c + chunk_size, end))
-            kh, bh, gh = k[t].transpose(0, 1), b[t].T, g[t].T       # [HV, m, ·]
-            m = kh.shape[1]
-            # Γ from running sums of consecutive gates (exact after a −∞ gate), masked above.
-            G = gh.clamp_min(-1e4).cumsum(-1)
-            causal = torch.ones(m, m, dtype=torch.bool).tril()
-            gamma = torch.exp((G[:, :, None] - G[:, None, :]).masked_fill(~causal, -float("inf")))
-            A = (bh[:, :, None] * (kh @ kh.transpose(-1, -2)) * gamma).tril(-1) + torch.eye(m)
+            # gates clamped at −1e4 (exp of it is 0): a −∞ gate would make G_i − G_j NaN
+            _, _, A = chunk_system(k[t].transpose(0, 1), g[t].T.clamp_min(-1e4), b[t].T)
             ok = torch.isfinite(A).flatten(1).all(-1)
             if ok.any():
                 worst = max(worst, float(torch.linalg.cond(A[ok], p=float("inf")).max()))

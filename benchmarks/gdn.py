@@ -26,10 +26,13 @@ MIXED = [2048, 1024, 1024, 128, 64, 32]   # a varlen prefill batch of uneven pro
 NAMES = ("A_log", "dt_bias", "q", "k", "v", "a", "b", "state", "state_indices")
 CHUNK = 32  # our prefill's chunk (kChunk, kernels/csrc/gdn.cpp)
 # Matrix products timed beside each prefill row (M, N, K of C[M, N] = A[M, K]·B[K, N]): the
-# per-chunk shapes inv·[K|V], W·S and Q·S, Kᵀ·Δ, then 128³ and a large one (512³: a bf16 product
-# on a CPU without AVX512-BF16 runs at ~1 GFLOP/s, so larger ones take seconds per call).
+# brgemm path's per-chunk shapes inv·[K|V], W·S and Q·S, Kᵀ·Δ; the blas path's [K̂; Q̂]·[S_1 | S_2]
+# (both v heads of a k head at once); then 128³ and a large one (512³: a bf16 product on a CPU
+# without AVX512-BF16 runs at ~1 GFLOP/s, so larger ones take seconds per call).
+GV = SHAPE["HV"] // SHAPE["HK"] * SHAPE["V"]
 MM_SHAPES = [(CHUNK, SHAPE["K"] + SHAPE["V"], CHUNK), (CHUNK, SHAPE["V"], SHAPE["K"]),
-             (SHAPE["K"], SHAPE["V"], CHUNK), (128, 128, 128), (512, 512, 512)]
+             (SHAPE["K"], SHAPE["V"], CHUNK), (2 * CHUNK, GV, SHAPE["K"]), (128, 128, 128),
+             (512, 512, 512)]
 PREFILL = ("query", "key", "value", "g", "beta", "initial_state", "output_final_state", "cu_seqlens",
            "head_first", "use_qk_l2norm_in_kernel", "initial_state_indices")
 
@@ -76,10 +79,13 @@ def print_rates(rows: list[dict]) -> None:
     cols = [c for c in rates[0] if c.endswith("_GFLOPs")]
     print("GFLOP/s: prefill_flops / time; mm_*: torch products of the same rounds (bmm of HV "
           "below 512³)")
-    print(f"{'shape':>30} " + " ".join(f"{c.removesuffix('_GFLOPs'):>19}" for c in cols))
+    ratios = ["blas_speed_over_brgemm", "vllm_over_brgemm", "vllm_over_ours_bf16"]
+    print(f"{'shape':>30} " + " ".join(f"{c.removesuffix('_GFLOPs'):>19}" for c in cols)
+          + " " + " ".join(f"{c:>23}" for c in ratios))
     for r in rates:
         print(f"{r['shape'].removesuffix('-HV32-K128-V128'):>30} "
-              + " ".join(f"{r.get(c, float('nan')):19.1f}" for c in cols))
+              + " ".join(f"{r.get(c, float('nan')):19.1f}" for c in cols)
+              + " " + " ".join(f"{r.get(c, float('nan')):23.2f}" for c in ratios))
 
 
 def main() -> None:
@@ -163,6 +169,9 @@ def main() -> None:
                          vllm_over_ours_bf16=(t["vllm"] / t["ours_brgemm_bf16"]
                                               if "vllm" in t and "ours_brgemm_bf16" in t
                                               else float("nan")),
+                         # the issue-18 bars, per path: speed relative to brgemm and to vLLM
+                         blas_speed_over_brgemm=t["ours_brgemm"] / t["ours_blas"],
+                         vllm_over_brgemm=t["vllm"] / t["ours_brgemm"] if "vllm" in t else float("nan"),
                          ours_brgemm_bf16_unsupported=no_bf16 or "",
                          ours_tokens_per_s=tokens / best,
                          GFLOP=flops / 1e9,

@@ -359,12 +359,20 @@ struct ChunkScratch {
   // state holds a non-finite value (set after a token-by-token chunk: chunk_step).
   bool qk_finite = true;
   std::vector<uint8_t> nonfinite_state;
-  ChunkScratch(int64_t K, int64_t V, int64_t heads, bool copy_state, bool bf16_path)
+  // The blas path (chunk_heads_blas): the group's states side by side, S [K, G·V], and per chunk
+  // P = [K̂; Q̂]·S [2m, G·V], R [m, G·V], Y = [Δ; O-term] [2m, G·V]; inv holds [(I+L)⁻¹; M].
+  std::vector<float> P, R, Y;
+  ChunkScratch(int64_t K, int64_t V, int64_t heads, bool copy_state, GemmPath path)
       : kq(2 * kChunk * K), kt(K * kChunk), raw(2 * kChunk * kChunk), L(kChunk * kChunk),
-        qk(kChunk * kChunk), inv(kChunk * kChunk), rhs(kChunk * (K + V)), x(kChunk * (K + V)),
+        qk(kChunk * kChunk), inv(2 * kChunk * kChunk), rhs(kChunk * (K + V)), x(kChunk * (K + V)),
         qs(kChunk * K), o(kChunk * V), g(kChunk), graw(kChunk), run(kChunk), beta(kChunk),
-        fk(kChunk), fq(kChunk), S(copy_state ? heads * K * V : 0) {
-    if (!bf16_path) return;
+        fk(kChunk), fq(kChunk), S(copy_state || path == GemmPath::kBlas ? heads * K * V : 0) {
+    if (path == GemmPath::kBlas) {
+      P.resize(2 * kChunk * heads * V);
+      R.resize(kChunk * heads * V);
+      Y.resize(2 * kChunk * heads * V);
+    }
+    if (path != GemmPath::kBrgemmBf16) return;
     for (auto* b : {&kq_raw, &kt_rawp, &kt16, &w16, &qs16}) b->resize(2 * kChunk * K);
     for (auto* b : {&inv16, &qk16}) b->resize(kChunk * kChunk);
     rhsp.resize(kChunk * (K + V));
@@ -518,15 +526,17 @@ inline void prefetch_row(const NextRows<T>& n, int64_t i) {
 // S ← e^g·S, δ = β·(v − Sᵀk̂), S ← S + k̂·δᵀ, o = Sᵀq̂ (q̂ carries the scale). Unlike step_head's
 // o = e^g·Sᵀq̂ + δ·(k̂·q̂), o is read from the updated state, so an inf meets the same terms as in
 // the token-by-token math and every result is NaN, +inf or −inf exactly where that math's is.
+// (Row i of S at S + i·ld: ld = V for a state of its own, G·V in the blas path's side-by-side
+// states.)
 template <typename T>
 void token_step(float* S, int64_t K, int64_t V, const float* q, const float* k, const T* v,
-                float decay, float beta, float* o) {
+                float decay, float beta, float* o, int64_t ld) {
   const Vec vdecay(decay), vbeta(beta);
   for (int64_t v0 = 0; v0 < V; v0 += kVChunk) {
     const int64_t nv = std::min(kVChunk, V - v0);
     Vec sk[8], sq[8];  // (e^g·S)ᵀk̂, then S'ᵀq̂ of the columns (zero-filled)
     for (int64_t i = 0; i < K; ++i) {
-      const float* row = S + i * V + v0;
+      const float* row = S + i * ld + v0;
       const Vec ki(k[i]);
       for (int64_t j = 0; j * kVec < nv; ++j)
         sk[j] = at::vec::fmadd(vdecay * Vec::loadu(row + j * kVec, std::min(kVec, nv - j * kVec)), ki, sk[j]);
@@ -535,7 +545,7 @@ void token_step(float* S, int64_t K, int64_t V, const float* q, const float* k, 
     for (int64_t j = 0; j * kVec < nv; ++j)
       delta[j] = vbeta * (load_f(v + v0 + j * kVec, std::min(kVec, nv - j * kVec)) - sk[j]);
     for (int64_t i = 0; i < K; ++i) {
-      float* row = S + i * V + v0;
+      float* row = S + i * ld + v0;
       const Vec ki(k[i]), qi(q[i]);
       for (int64_t j = 0; j * kVec < nv; ++j) {
         const int64_t r = std::min(kVec, nv - j * kVec);
@@ -580,19 +590,14 @@ inline float max_abs_row_sum(const float* x, int64_t m, int64_t d) {
 // ill-conditioned chunks that stay on the fast path keep the normal regime's margin.
 constexpr float kMaxCondition = 16.f;
 
-// One chunk of one v head: v, g, β of its m tokens (strides vs, gs, bs), its fp32 state Sf; needs
-// w.kq, w.kt and w.raw (= [K̂; Q̂]·K̂ᵀ) of the chunk. Writes the m output rows (stride os).
-// The chunk runs token by token (token_step) instead when
-// - an input of it is NaN or ±inf (a −∞ gate aside: it is a reset, which the chunked form
-//   computes exactly), or this head's state already holds one (`nonfinite_state`, set here): in
-//   the chunked form the zeros of the inverse and of the masked Q·Kᵀ multiply the rows of later
-//   tokens, and 0·NaN = 0·inf = NaN would reach earlier tokens' outputs;
-// - its triangular system is ill-conditioned (kMaxCondition).
-template <typename T>
-void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t gs, const T* betap,
-                int64_t bs, int64_t m, float* Sf, int64_t K, int64_t V, T* out, int64_t os,
-                const NextRows<T>& next, ChunkScratch& w, uint8_t& nonfinite_state) {
-  const int64_t KV = K + V;
+// The gates of one chunk of one v head and the masks built from them: w.graw (g), w.g (G, the
+// inclusive cumsum), w.beta, w.L = strict_tril(diag(β)·K̂·K̂ᵀ ⊙ Γ), w.qk = tril(Q̂·K̂ᵀ ⊙ Γ) from
+// w.raw, and w.run[j] = G_last − G_j at the end. Calls row(i) after row i's masks (the callers
+// build their right-hand sides there, while the row is in cache). Returns whether the chunk's q,
+// k, g and β are finite (a −∞ gate counts as finite: it is a reset).
+template <typename T, typename RowFn>
+bool chunk_masks(const float* g, int64_t gs, const T* betap, int64_t bs, int64_t m, ChunkScratch& w,
+                 RowFn&& row) {
   float G = 0.f;
   bool finite = w.qk_finite;
   for (int64_t t = 0; t < m; ++t) {
@@ -602,13 +607,10 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     w.beta[t] = static_cast<float>(betap[t * bs]);
     finite = finite && (std::isfinite(w.graw[t]) || w.graw[t] == -INFINITY) && std::isfinite(w.beta[t]);
   }
-  Vec v_nonfinite(0.f);  // stays 0 while every v·0 is 0, i.e. every v finite
   // Γ_ij = exp(G_i − G_j) for j ≤ i, 0 above, built from run[j] = Σ_{j<s≤i} g_s: running sums
   // of consecutive gates. The difference of two cumulative sums would lose the small steps once
   // |G| is large, and is −∞ − (−∞) = NaN after a −∞ gate; run[] is exact there (and ≤ 0).
   float* run = w.run.data();
-  const float* k = w.kq.data();
-  const float* q = w.kq.data() + m * K;
   for (int64_t i = 0; i < m; ++i) {
     const float* kk = w.raw.data() + i * kChunk;
     const float* qkr = w.raw.data() + (m + i) * kChunk;
@@ -628,8 +630,75 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     }
     L[i] = 0.f;  // strictly lower: L has no diagonal
     std::fill(qk + i + 1, qk + m, 0.f);
+    row(i);
+  }
+  return finite;
+}
+
+// Whether x[0, n) (row i at x + i·ld, V columns) holds a NaN or an infinity: x·0 is 0 for every
+// finite x, NaN otherwise.
+template <typename T>
+inline bool any_nonfinite(const T* x, int64_t rows, int64_t V, int64_t ld) {
+  Vec acc(0.f);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < V; j += kVec)
+      acc = at::vec::fmadd(load_f(x + i * ld + j, std::min(kVec, V - j)), Vec(0.f), acc);
+  return at::vec::vec_reduce_all<float>(std::plus<Vec>(), acc) != 0.f;
+}
+
+// Whether the chunk's system I + L (w.L, inverse in w.inv) is conditioned well enough for the
+// chunked form: ‖I + L‖∞ (L: below the diagonal of rows 1..m−1) times ‖(I + L)⁻¹‖∞ (rows hold
+// zeros above the diagonal) at most kMaxCondition; a NaN fails the test too.
+inline bool well_conditioned(const ChunkScratch& w, int64_t m) {
+  return (1.f + max_abs_row_sum(w.L.data(), m, 0)) * max_abs_row_sum(w.inv.data(), m, 1) <= kMaxCondition;
+}
+
+// out rows [0, m) (stride os, as T) = src rows (V fp32 values, ld V).
+template <typename T>
+inline void store_rows(const float* src, int64_t m, int64_t V, T* out, int64_t os) {
+  for (int64_t t = 0; t < m; ++t)
+    for (int64_t j = 0; j < V; j += 2 * kVec) {
+      const int64_t r = std::min(2 * kVec, V - j);
+      const float* o = src + t * V + j;
+      store2_f(out + t * os + j, Vec::loadu(o, std::min(r, kVec)),
+               r > kVec ? Vec::loadu(o + kVec, r - kVec) : Vec(0.f), r);
+    }
+}
+
+// The chunk of one v head token by token (token_step) on its fp32 state S (rows ld apart), with
+// the gates chunk_masks left in w; the m output rows stored (stride os).
+template <typename T>
+void chunk_token_by_token(float* S, int64_t ld, const T* v, int64_t vs, int64_t m, int64_t K,
+                          int64_t V, T* out, int64_t os, ChunkScratch& w) {
+  const float* k = w.kq.data();
+  const float* q = w.kq.data() + m * K;
+  for (int64_t t = 0; t < m; ++t)
+    token_step(S, K, V, q + t * K, k + t * K, v + t * vs, std::exp(w.graw[t]), w.beta[t],
+               w.o.data() + t * V, ld);
+  store_rows(w.o.data(), m, V, out, os);
+}
+
+// One chunk of one v head: v, g, β of its m tokens (strides vs, gs, bs), its fp32 state Sf; needs
+// w.kq, w.kt and w.raw (= [K̂; Q̂]·K̂ᵀ) of the chunk. Writes the m output rows (stride os).
+// The chunk runs token by token (token_step) instead when
+// - an input of it is NaN or ±inf (a −∞ gate aside: it is a reset, which the chunked form
+//   computes exactly), or this head's state already holds one (`nonfinite_state`, set here): in
+//   the chunked form the zeros of the inverse and of the masked Q·Kᵀ multiply the rows of later
+//   tokens, and 0·NaN = 0·inf = NaN would reach earlier tokens' outputs;
+// - its triangular system is ill-conditioned (kMaxCondition).
+template <typename T>
+void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t gs, const T* betap,
+                int64_t bs, int64_t m, float* Sf, int64_t K, int64_t V, T* out, int64_t os,
+                const NextRows<T>& next, ChunkScratch& w, uint8_t& nonfinite_state) {
+  const int64_t KV = K + V;
+  Vec v_nonfinite(0.f);  // stays 0 while every v·0 is 0, i.e. every v finite
+  float* run = w.run.data();
+  const float* k = w.kq.data();
+  const float* q = w.kq.data() + m * K;
+  bool finite = chunk_masks(g, gs, betap, bs, m, w, [&](int64_t i) {
     // right-hand sides [−diag(β·e^G)·K | diag(β)·V]
     const float eg = std::exp(w.g[i]);
+    const Vec bi(w.beta[i]);
     float* rhs = w.rhs.data() + i * KV;
     scale_row(rhs, k + i * K, -w.beta[i] * eg, K);
     for (int64_t j = 0; j < V; j += kVec) {
@@ -640,38 +709,14 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     }
     scale_row(w.qs.data() + i * K, q + i * K, eg, K);  // Q ⊙ e^G
     prefetch_row(next, i);
-  }
-  auto store_out = [&] {
-    for (int64_t t = 0; t < m; ++t)
-      for (int64_t j = 0; j < V; j += 2 * kVec) {
-        const int64_t r = std::min(2 * kVec, V - j);
-        const float* o = w.o.data() + t * V + j;
-        store2_f(out + t * os + j, Vec::loadu(o, std::min(r, kVec)),
-                 r > kVec ? Vec::loadu(o + kVec, r - kVec) : Vec(0.f), r);
-      }
-  };
-  auto token_by_token = [&] {
-    for (int64_t t = 0; t < m; ++t)
-      token_step(Sf, K, V, q + t * K, k + t * K, v + t * vs, std::exp(w.graw[t]), w.beta[t],
-                 w.o.data() + t * V);
-    store_out();
-  };
+  });
   finite = finite && at::vec::vec_reduce_all<float>(std::plus<Vec>(), v_nonfinite) == 0.f;
-  if (!finite || nonfinite_state) {
-    token_by_token();
-    if (!nonfinite_state) {  // once non-finite, a state stays so (0·NaN, NaN + x are NaN)
-      Vec acc(0.f);
-      for (int64_t i = 0; i < K * V; i += kVec)
-        acc = at::vec::fmadd(Vec::loadu(Sf + i, std::min(kVec, K * V - i)), Vec(0.f), acc);
-      nonfinite_state = at::vec::vec_reduce_all<float>(std::plus<Vec>(), acc) != 0.f;
-    }
-    return;
-  }
-  invert_unit_lower(w.L.data(), m, w.inv.data());
-  // ‖I + L‖∞ (L: below the diagonal of rows 1..m−1) times ‖(I + L)⁻¹‖∞ (rows hold zeros above
-  // the diagonal); NaN fails the test too
-  if (!((1.f + max_abs_row_sum(w.L.data(), m, 0)) * max_abs_row_sum(w.inv.data(), m, 1) <= kMaxCondition)) {
-    token_by_token();
+  if (finite && !nonfinite_state) invert_unit_lower(w.L.data(), m, w.inv.data());
+  if (!finite || nonfinite_state || !well_conditioned(w, m)) {
+    chunk_token_by_token(Sf, V, v, vs, m, K, V, out, os, w);
+    // once non-finite, a state stays so (0·NaN, NaN + x are NaN); an ill-conditioned chunk's
+    // token steps can overflow it too
+    nonfinite_state = nonfinite_state || any_nonfinite(Sf, K, V, V);
     return;
   }
   float* x = w.x.data();  // [−W | U], then [−W | Δ]
@@ -695,7 +740,7 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     gemm(path, m, V, K, {w.qs.data(), K}, {Sf, V}, w.o.data(), V, false);
     gemm(path, m, V, m, {w.qk.data(), kChunk}, {x + K, KV}, w.o.data(), V, true);
   }
-  store_out();
+  store_rows(w.o.data(), m, V, out, os);
   // S ← e^{G_last}·S + K̂ᵀ·(diag(e^{run})·Δ), run[i] = Σ_{i<s<m} g_s = G_last − G_i now
   scale_row(Sf, Sf, std::exp(w.g[m - 1]), K * V);
   if (bf16_path) {
@@ -706,6 +751,106 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     for (int64_t i = 0; i < m; ++i) scale_row(x + i * KV + K, x + i * KV + K, std::exp(run[i]), V);
     gemm(path, K, V, m, {w.kt.data(), kChunk}, {x + K, KV}, Sf, V, true);
   }
+}
+
+// c = a·b for lower-triangular m×m a and b (ld kChunk, b zero above its diagonal and in columns
+// [m, kChunk)); all kChunk columns of c's m rows are written.
+inline void lower_product(const float* a, const float* b, int64_t m, float* c) {
+  for (int64_t i = 0; i < m; ++i) {
+    Vec acc[kChunkVecs];
+    for (int64_t j = 0; j < kChunkVecs; ++j) acc[j] = Vec(0.f);
+    for (int64_t l = 0; l <= i; ++l) {
+      const Vec ail(a[i * kChunk + l]);
+      for (int64_t j = 0; j <= l / kVec; ++j)
+        acc[j] = at::vec::fmadd(ail, Vec::loadu(b + l * kChunk + j * kVec), acc[j]);
+    }
+    for (int64_t j = 0; j < kChunkVecs; ++j) acc[j].store(c + i * kChunk + j * kVec);
+  }
+}
+
+// ---- the blas path: one chunk of all the v heads of a group, in 3 + G BLAS calls --------------
+//
+// chunk_step's math regrouped so that the G heads sharing a k head share their products. With
+// W_h = (I + L_h)⁻¹·diag(β_h·e^{G_h})·K̂, W_h·S_h = (I + L_h)⁻¹·diag(β_h·e^{G_h})·(K̂·S_h), so
+//   R_h = diag(β_h)·(V_h − diag(e^{G_h})·K̂·S_h),   Δ_h = (I + L_h)⁻¹·R_h,
+//   O_h = diag(e^{G_h})·Q̂·S_h + M_h·R_h,            M_h = (Q̂·K̂ᵀ ⊙ Γ_h)·(I + L_h)⁻¹,
+//   S_h ← e^{G_last,h}·S_h + K̂ᵀ·diag(e^{G_last,h − G_h})·Δ_h.
+// The heads' fp32 states sit side by side in w.S as one [K, G·V] matrix, so the products with
+// them are one BLAS call each for all heads. Per chunk (row-major shapes; each call one sgemm_):
+//   [K̂; Q̂]·K̂ᵀ                  [2m, K]·[K, m]       once (chunk_group, shared with brgemm)
+//   P = [K̂; Q̂]·[S_1 | … | S_G]  [2m, K]·[K, G·V]     once
+//   [Δ_h; M_h·R_h] = [(I + L_h)⁻¹; M_h]·R_h   [2m, m]·[m, V]   per head (R_h, M_h differ)
+//   [S_1 | … | S_G] += K̂ᵀ·[D_1 | … | D_G]     [K, m]·[m, G·V]  once, β = 1
+// 3 + G calls where chunk_step makes 1 + 5·G, and m²·K fewer multiply-adds per head (the inverse
+// multiplies R_h [m, V], not [K | V]); M_h, a product of two triangles (m³/6), is ours. Which
+// chunks run token by token is decided as in chunk_step, per head; such a head's columns of P are
+// not used and its D columns are zero, so the shared update leaves its state as token_step left
+// it (s + 0 = s, NaN and inf included: K̂ is finite whenever any head runs chunked).
+template <typename T, typename NextOf>
+void chunk_heads_blas(const T* v, int64_t vs, const float* g, int64_t gs, const T* betap,
+                      int64_t bs, const std::array<int64_t, 3>& head_strides, int64_t heads,
+                      int64_t m, int64_t K, int64_t V, T* out, int64_t os, NextOf&& next_of,
+                      ChunkScratch& w) {
+  const int64_t GV = heads * V;
+  float *Sg = w.S.data(), *P = w.P.data(), *R = w.R.data(), *Y = w.Y.data();
+  if (w.qk_finite) blas_gemm(2 * m, GV, K, w.kq.data(), K, Sg, GV, P, GV, false);
+  bool any_chunked = false;
+  for (int64_t h = 0; h < heads; ++h) {
+    const T* vh = v + h * head_strides[0];
+    T* oh = out + h * V;
+    const NextRows<T> next = next_of(h);
+    float* Rh = R + h * V;
+    const float* Ph = P + h * V;
+    Vec v_nonfinite(0.f);
+    bool finite = chunk_masks(g + h * head_strides[1], gs, betap + h * head_strides[2], bs, m, w,
+                              [&](int64_t i) {
+      prefetch_row(next, i);
+      const Vec bi(w.beta[i]), eg(std::exp(w.g[i]));
+      for (int64_t j = 0; j < V; j += kVec) {
+        const int64_t r = std::min(kVec, V - j);
+        const Vec vj = load_f(vh + i * vs + j, r);
+        v_nonfinite = at::vec::fmadd(vj, Vec(0.f), v_nonfinite);
+        if (w.qk_finite)  // P is not computed otherwise (every head runs token by token)
+          (bi * (vj - eg * Vec::loadu(Ph + i * GV + j, r))).store(Rh + i * GV + j, r);
+      }
+    });
+    finite = finite && at::vec::vec_reduce_all<float>(std::plus<Vec>(), v_nonfinite) == 0.f;
+    uint8_t& bad_state = w.nonfinite_state[h];
+    bool chunked = finite && !bad_state;
+    if (chunked) {
+      invert_unit_lower(w.L.data(), m, w.inv.data());
+      chunked = well_conditioned(w, m);
+    }
+    float* Yh = Y + h * V;
+    if (!chunked) {  // token by token, this head's columns of S in place; its D columns zero
+      chunk_token_by_token(Sg + h * V, GV, vh, vs, m, K, V, oh, os, w);
+      for (int64_t i = 0; i < m; ++i) std::fill_n(Yh + i * GV, V, 0.f);
+      // once non-finite, a state stays so (0·NaN, NaN + x are NaN)
+      bad_state = bad_state || any_nonfinite(Sg + h * V, K, V, GV);
+      continue;
+    }
+    any_chunked = true;
+    lower_product(w.qk.data(), w.inv.data(), m, w.inv.data() + m * kChunk);  // M_h below (I+L)⁻¹
+    blas_gemm(2 * m, V, m, w.inv.data(), kChunk, Rh, GV, Yh, GV, false);
+    // O_h = e^{G}·Q̂·S_h + M_h·R_h; then D_h = diag(e^{run})·Δ_h in place, run[i] = G_last − G_i
+    for (int64_t t = 0; t < m; ++t) {
+      const Vec eg(std::exp(w.g[t]));
+      const float* qs_row = Ph + (m + t) * GV;
+      const float* mr = Yh + (m + t) * GV;
+      for (int64_t j = 0; j < V; j += 2 * kVec) {
+        const int64_t r = std::min(2 * kVec, V - j), r0 = std::min(r, kVec);
+        const Vec o0 = at::vec::fmadd(eg, Vec::loadu(qs_row + j, r0), Vec::loadu(mr + j, r0));
+        const Vec o1 = r > kVec ? at::vec::fmadd(eg, Vec::loadu(qs_row + j + kVec, r - kVec),
+                                                 Vec::loadu(mr + j + kVec, r - kVec))
+                                : Vec(0.f);
+        store2_f(oh + t * os + j, o0, o1, r);
+      }
+      scale_row(Yh + t * GV, Yh + t * GV, std::exp(w.run[t]), V);
+    }
+    const float decay = std::exp(w.g[m - 1]);
+    for (int64_t i = 0; i < K; ++i) scale_row(Sg + i * GV + h * V, Sg + i * GV + h * V, decay, V);
+  }
+  if (any_chunked) blas_gemm(K, GV, m, w.kt.data(), kChunk, Y, GV, Sg, GV, true);
 }
 
 // A group's first rows, output rows, state and length: the one a thread runs, and the one it
@@ -728,18 +873,24 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
   const float scale = 1.f / std::sqrt(static_cast<float>(K));
   const bool bf16_path = path == GemmPath::kBrgemmBf16;
   // An fp32 pool that gets the final state is updated in place; otherwise the group works on an
-  // fp32 copy, stored back only when the final state is written (output_final_state).
-  const bool copy = !std::is_same_v<S, float> || !write_back;
+  // fp32 copy, stored back only when the final state is written (output_final_state). The blas
+  // path always copies, into its side-by-side layout: head h's row i at w.S + i·G·V + h·V.
+  const bool blas = path == GemmPath::kBlas;
+  const bool copy = !std::is_same_v<S, float> || !write_back || blas;
   auto state_of = [&](int64_t h) -> float* {
     if constexpr (std::is_same_v<S, float>)
       if (!copy) return state + h * K * V;
     return w.S.data() + h * K * V;
   };
+  // Row i of head h: in the pool at state + (h·K + i)·V, in the copy at w.S + copy_row(h, i).
+  auto copy_row = [&](int64_t h, int64_t i) { return blas ? i * heads * V + h * V : (h * K + i) * V; };
   if (copy)
-    for (int64_t i = 0; i < heads * K * V; i += kVec) {
-      const int64_t r = std::min(kVec, heads * K * V - i);
-      load_f(state + i, r).store(w.S.data() + i, r);
-    }
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < V; j += kVec) {
+          const int64_t r = std::min(kVec, V - j);
+          load_f(state + (h * K + i) * V + j, r).store(w.S.data() + copy_row(h, i) + j, r);
+        }
   w.nonfinite_state.assign(heads, 0);  // a non-finite initial state is not looked for
   for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
     const int64_t m = std::min(kChunk, len - c0);
@@ -772,7 +923,7 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
       next.st_bytes = K * V * static_cast<int64_t>(sizeof(S));
       next.st_row = (next.st_bytes / m + 63) / 64 * 64;
     }
-    for (int64_t h = 0; h < heads; ++h) {
+    auto next_of = [&](int64_t h) {
       if (next.m > 0) {
         next.v = nv + c1 * vs + h * head_strides[0];
         next.out = no + c1 * os + h * V;
@@ -780,16 +931,25 @@ void chunk_group(GemmPath path, const T* q, const T* k, const T* v, int64_t qs, 
         else next.q = nullptr;
       }
       if (next.st_bytes) next.st = reinterpret_cast<const char*>(after.state + h * K * V);
+      return next;
+    };
+    if (blas) {
+      chunk_heads_blas<T>(v + c0 * vs, vs, g + c0 * gs, gs, betap + c0 * bs, bs, head_strides,
+                          heads, m, K, V, out + c0 * os, os, next_of, w);
+      continue;
+    }
+    for (int64_t h = 0; h < heads; ++h)
       chunk_step<T>(path, v + c0 * vs + h * head_strides[0], vs, g + c0 * gs + h * head_strides[1],
                     gs, betap + c0 * bs + h * head_strides[2], bs, m, state_of(h), K, V,
-                    out + c0 * os + h * V, os, next, w, w.nonfinite_state[h]);
-    }
+                    out + c0 * os + h * V, os, next_of(h), w, w.nonfinite_state[h]);
   }
   if (copy && write_back)
-    for (int64_t i = 0; i < heads * K * V; i += kVec) {
-      const int64_t r = std::min(kVec, heads * K * V - i);
-      store_f(state + i, Vec::loadu(w.S.data() + i, r), r);
-    }
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < V; j += kVec) {
+          const int64_t r = std::min(kVec, V - j);
+          store_f(state + (h * K + i) * V + j, Vec::loadu(w.S.data() + copy_row(h, i) + j, r), r);
+        }
 }
 
 Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tensor& value,
@@ -871,8 +1031,7 @@ Tensor chunk_gated_delta_rule(const Tensor& query, const Tensor& key, const Tens
       at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
         int64_t pos = next_pos.fetch_add(1);
         if (pos >= n_items) return;
-        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float> || !output_final_state,
-                             path == GemmPath::kBrgemmBf16);
+        ChunkScratch scratch(K, V, G, !std::is_same_v<S, float> || !output_final_state, path);
         for (int64_t pos1; pos < n_items; pos = pos1) {
           pos1 = next_pos.fetch_add(1);
           const int64_t item = order[pos], i = item / HK, h = item % HK * G;

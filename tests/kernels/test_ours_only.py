@@ -1,13 +1,20 @@
 """What only our kernels have, beyond the contract: the chunked prefill's gemm_path argument, a
 property of our conv prefill that the references state by construction (a prefill split over two
-calls continues from the carried state bit for bit), and the Meta kernels' shape inference."""
+calls continues from the carried state bit for bit), the Meta kernels' shape inference, and the
+blas path's second route to the BLAS library."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 import cases
+from harness import report
 
 PREFILL = "chunk_gated_delta_rule"
 
@@ -67,3 +74,21 @@ def test_all_meta_arguments_give_meta_results(ops, op):
     got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
     for g, w in zip(got, want):
         assert g.device.type == "meta" and (g.shape, g.dtype) == (w.shape, w.dtype)
+
+
+def test_blas_path_through_atens_route(tmp_path):
+    """The blas path's products go to the BLAS library's sgemm_ where torch exports it (here), and
+    through at::mm_out where it does not (KERNELS_BLAS=aten forces that route): the same property
+    test, run in a process that takes the other route, passes there too."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "report.csv"
+    env = dict(os.environ, KERNELS_BLAS="aten", HYPOTHESIS_PROFILE="dev")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         str(root / "tests" / "properties" / "test_ops.py"),
+         "-k", "test_chunk_gated_delta_rule and ours-blas and not errors and not schema",
+         "--harness-report", str(out)], cwd=root, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    rows = report.read(out)
+    ran = rows[rows["status"] != "unsupported"]
+    assert (ran["kind"] == "case").sum() >= 10 and set(ran["status"]) == {"pass"}

@@ -646,10 +646,14 @@ inline bool any_nonfinite(const T* x, int64_t rows, int64_t V, int64_t ld) {
   return at::vec::vec_reduce_all<float>(std::plus<Vec>(), acc) != 0.f;
 }
 
-// Whether the chunk's system I + L (w.L, inverse in w.inv) is conditioned well enough for the
-// chunked form: ‖I + L‖∞ (L: below the diagonal of rows 1..m−1) times ‖(I + L)⁻¹‖∞ (rows hold
-// zeros above the diagonal) at most kMaxCondition; a NaN fails the test too.
-inline bool well_conditioned(const ChunkScratch& w, int64_t m) {
+// Whether one v head's chunk runs in the chunked form (else token by token): its inputs are
+// finite, its state is (bad_state unset), and its system I + L is conditioned well enough,
+// ‖I + L‖∞ (L: below the diagonal of rows 1..m−1) times ‖(I + L)⁻¹‖∞ (rows hold zeros above the
+// diagonal) at most kMaxCondition; a NaN fails that test too. Leaves (I + L)⁻¹ in w.inv when it
+// gets that far.
+inline bool runs_chunked(bool finite, bool bad_state, int64_t m, ChunkScratch& w) {
+  if (!finite || bad_state) return false;
+  invert_unit_lower(w.L.data(), m, w.inv.data());
   return (1.f + max_abs_row_sum(w.L.data(), m, 0)) * max_abs_row_sum(w.inv.data(), m, 1) <= kMaxCondition;
 }
 
@@ -666,16 +670,19 @@ inline void store_rows(const float* src, int64_t m, int64_t V, T* out, int64_t o
 }
 
 // The chunk of one v head token by token (token_step) on its fp32 state S (rows ld apart), with
-// the gates chunk_masks left in w; the m output rows stored (stride os).
+// the gates chunk_masks left in w; the m output rows stored (stride os). Sets bad_state if the
+// state is non-finite afterwards: once so, it stays so (0·NaN, NaN + x are NaN), and an
+// ill-conditioned chunk's token steps can overflow it too.
 template <typename T>
 void chunk_token_by_token(float* S, int64_t ld, const T* v, int64_t vs, int64_t m, int64_t K,
-                          int64_t V, T* out, int64_t os, ChunkScratch& w) {
+                          int64_t V, T* out, int64_t os, ChunkScratch& w, uint8_t& bad_state) {
   const float* k = w.kq.data();
   const float* q = w.kq.data() + m * K;
   for (int64_t t = 0; t < m; ++t)
     token_step(S, K, V, q + t * K, k + t * K, v + t * vs, std::exp(w.graw[t]), w.beta[t],
                w.o.data() + t * V, ld);
   store_rows(w.o.data(), m, V, out, os);
+  bad_state = bad_state || any_nonfinite(S, K, V, ld);
 }
 
 // One chunk of one v head: v, g, β of its m tokens (strides vs, gs, bs), its fp32 state Sf; needs
@@ -711,12 +718,8 @@ void chunk_step(GemmPath path, const T* v, int64_t vs, const float* g, int64_t g
     prefetch_row(next, i);
   });
   finite = finite && at::vec::vec_reduce_all<float>(std::plus<Vec>(), v_nonfinite) == 0.f;
-  if (finite && !nonfinite_state) invert_unit_lower(w.L.data(), m, w.inv.data());
-  if (!finite || nonfinite_state || !well_conditioned(w, m)) {
-    chunk_token_by_token(Sf, V, v, vs, m, K, V, out, os, w);
-    // once non-finite, a state stays so (0·NaN, NaN + x are NaN); an ill-conditioned chunk's
-    // token steps can overflow it too
-    nonfinite_state = nonfinite_state || any_nonfinite(Sf, K, V, V);
+  if (!runs_chunked(finite, nonfinite_state, m, w)) {
+    chunk_token_by_token(Sf, V, v, vs, m, K, V, out, os, w, nonfinite_state);
     return;
   }
   float* x = w.x.data();  // [−W | U], then [−W | Δ]
@@ -815,18 +818,11 @@ void chunk_heads_blas(const T* v, int64_t vs, const float* g, int64_t gs, const 
       }
     });
     finite = finite && at::vec::vec_reduce_all<float>(std::plus<Vec>(), v_nonfinite) == 0.f;
-    uint8_t& bad_state = w.nonfinite_state[h];
-    bool chunked = finite && !bad_state;
-    if (chunked) {
-      invert_unit_lower(w.L.data(), m, w.inv.data());
-      chunked = well_conditioned(w, m);
-    }
     float* Yh = Y + h * V;
-    if (!chunked) {  // token by token, this head's columns of S in place; its D columns zero
-      chunk_token_by_token(Sg + h * V, GV, vh, vs, m, K, V, oh, os, w);
+    if (!runs_chunked(finite, w.nonfinite_state[h], m, w)) {
+      // token by token, this head's columns of S in place; its D columns zero
+      chunk_token_by_token(Sg + h * V, GV, vh, vs, m, K, V, oh, os, w, w.nonfinite_state[h]);
       for (int64_t i = 0; i < m; ++i) std::fill_n(Yh + i * GV, V, 0.f);
-      // once non-finite, a state stays so (0·NaN, NaN + x are NaN)
-      bad_state = bad_state || any_nonfinite(Sg + h * V, K, V, GV);
       continue;
     }
     any_chunked = true;

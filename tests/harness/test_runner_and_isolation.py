@@ -6,6 +6,7 @@ import pytest
 from harness.registry import REGISTRY
 from harness.runner import names
 from harness.session import Session
+from tests.properties import child
 
 D = "tests.harness.doubles:"
 OPS = sorted(REGISTRY)
@@ -114,21 +115,10 @@ def test_an_op_the_backend_does_not_implement_is_skipped_with_unsupported_rows(t
     """The property test of an op missing from a backend's OPS: every draw would be unsupported
     and rejected, which Hypothesis reports as Unsatisfiable (a failed test). It is skipped
     instead, and its pinned cases are in the report as unsupported rows with the reason."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from harness import report
-    root = Path(__file__).resolve().parents[2]
-    out = tmp_path / "run.csv"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
-         str(root / "tests" / "properties"), "-k", "test_fused_gdn_gating and not schema and not errors",
-         "--backend", D + "WithoutGating", "--survey", "--harness-report", str(out)],
-        cwd=root, capture_output=True, text=True, env={**__import__("os").environ, "HYPOTHESIS_PROFILE": "dev"})
+    run, rows = child.run(tmp_path / "run.csv", "test_fused_gdn_gating and not schema and not errors",
+                          "--backend", D + "WithoutGating", "--survey")
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "does not implement fused_gdn_gating" in run.stdout
-    rows = report.read(out)
     assert len(rows) == len(REGISTRY["fused_gdn_gating"].examples)
     assert set(rows["status"]) == {"unsupported"}
     assert rows["reason"].str.contains("does not implement fused_gdn_gating").all()

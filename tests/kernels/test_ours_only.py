@@ -5,16 +5,11 @@ blas path's second route to the BLAS library."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 import cases
-from harness import report
+from tests.properties import child
 
 PREFILL = "chunk_gated_delta_rule"
 
@@ -80,15 +75,9 @@ def test_blas_path_through_atens_route(tmp_path):
     """The blas path's products go to the BLAS library's sgemm_ where torch exports it (here), and
     through at::mm_out where it does not (KERNELS_BLAS=aten forces that route): the same property
     test, run in a process that takes the other route, passes there too."""
-    root = Path(__file__).resolve().parents[2]
-    out = tmp_path / "report.csv"
-    env = dict(os.environ, KERNELS_BLAS="aten", HYPOTHESIS_PROFILE="dev")
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         str(root / "tests" / "properties" / "test_ops.py"),
-         "-k", "test_chunk_gated_delta_rule and ours-blas and not errors and not schema",
-         "--harness-report", str(out)], cwd=root, capture_output=True, text=True, env=env)
+    run, rows = child.run(tmp_path / "report.csv",
+                          "test_chunk_gated_delta_rule and ours-blas and not errors and not schema",
+                          KERNELS_BLAS="aten")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    rows = report.read(out)
     ran = rows[rows["status"] != "unsupported"]
     assert (ran["kind"] == "case").sum() >= 10 and set(ran["status"]) == {"pass"}
